@@ -1,0 +1,162 @@
+//! The JSON answers of `/polling`, `/client-check/{token}` and the JSON
+//! variant of `/beekeeper`. The API Gateway templates produce the same bytes.
+
+use serde::Serialize;
+
+use crate::{profile::RoomConfig, Token};
+
+/// An admitted token's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Epoch seconds.
+    pub admitted_at: u64,
+    /// Epoch seconds; the token is no longer valid from this second on.
+    pub expires_at: u64,
+}
+
+impl Admission {
+    pub fn is_valid(&self, now_secs: u64) -> bool {
+        now_secs < self.expires_at
+    }
+}
+
+/// Answer of `GET /polling`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Poll {
+    pub allow: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl Poll {
+    /// `admission` is the token's record, if it has one.
+    pub fn new(
+        cfg: &RoomConfig,
+        token: &Token,
+        admission: Option<Admission>,
+        now_secs: u64,
+    ) -> Poll {
+        match admission {
+            Some(a) if a.is_valid(now_secs) => Poll {
+                allow: true,
+                origin: Some(cfg.destination_for(token)),
+            },
+            _ => Poll::deny(),
+        }
+    }
+
+    pub fn deny() -> Poll {
+        Poll {
+            allow: false,
+            origin: None,
+        }
+    }
+}
+
+/// Answer of `GET /client-check/{token}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCheck {
+    pub allow: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+impl ClientCheck {
+    pub fn new(admission: Option<Admission>, now_secs: u64) -> ClientCheck {
+        match admission {
+            Some(a) if a.is_valid(now_secs) => ClientCheck {
+                allow: true,
+                admitted_at: Some(a.admitted_at),
+                expires_at: Some(a.expires_at),
+            },
+            _ => ClientCheck::deny(),
+        }
+    }
+
+    pub fn deny() -> ClientCheck {
+        ClientCheck {
+            allow: false,
+            admitted_at: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// Answer of `GET /beekeeper` for apps (`Accept: application/json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arrival {
+    pub token: String,
+    /// 1 is next in line.
+    pub position: u64,
+    pub wait_seconds: u64,
+    pub poll_seconds: u64,
+    /// Relative URL of the room page for this visitor.
+    pub room: String,
+}
+
+/// The room page URL, relative to the entry route, with the estimates the
+/// page shows before its first poll.
+pub fn room_location(position: u64, wait_secs: u64) -> String {
+    format!(
+        "room/?{}={position}&{}={wait_secs}",
+        crate::names::ROOM_PARAM_POSITION,
+        crate::names::ROOM_PARAM_WAIT
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RoomConfig {
+        RoomConfig {
+            enabled: true,
+            rate_limit: 10,
+            rate_current: 10,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 60,
+            queue_secs: 3600,
+        }
+    }
+
+    #[test]
+    fn json_shapes() {
+        let t = Token::from_random([0x11; 16]);
+        let a = Admission {
+            admitted_at: 100,
+            expires_at: 160,
+        };
+        let j = |v: &dyn erased::Ser| v.json();
+        assert_eq!(
+            j(&Poll::new(&cfg(), &t, Some(a), 159)),
+            format!(r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}"}}"#)
+        );
+        assert_eq!(
+            j(&Poll::new(&cfg(), &t, Some(a), 160)),
+            r#"{"allow":false}"#
+        );
+        assert_eq!(j(&Poll::new(&cfg(), &t, None, 0)), r#"{"allow":false}"#);
+        assert_eq!(
+            j(&ClientCheck::new(Some(a), 159)),
+            r#"{"allow":true,"admittedAt":100,"expiresAt":160}"#
+        );
+        assert_eq!(j(&ClientCheck::new(Some(a), 160)), r#"{"allow":false}"#);
+        assert_eq!(j(&ClientCheck::new(None, 0)), r#"{"allow":false}"#);
+    }
+
+    mod erased {
+        pub trait Ser {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap_or_default()
+            }
+        }
+    }
+}

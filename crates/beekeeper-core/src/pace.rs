@@ -1,0 +1,216 @@
+//! Pacing: how many visitors a consumer may admit by a given moment.
+//!
+//! A consumer with quota `q` over a window `[start, end)` may have admitted
+//! `floor(q * elapsed / length)` visitors at any moment, so admissions are
+//! spread evenly over the minute and the quota is met exactly at its end.
+//!
+//! Slots that pass unused (an empty queue) are forfeited once they are more
+//! than half a second (1/120 of the window) old. A consumer that finds the
+//! queue empty for a while therefore never releases a burst when visitors
+//! arrive again, and any 5-second window (1/12) holds at most
+//! `ceil(1.1 * q / 12)` admissions, below the `1.2 * q / 12` the room
+//! promises. Short gaps (a slow receive) are still caught up, so a backlog is
+//! admitted exactly.
+
+/// Pacing state of one consumer for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pacer {
+    quota: u32,
+    start_ms: u64,
+    end_ms: u64,
+    /// Admitted plus forfeited.
+    credited: u32,
+}
+
+impl Pacer {
+    /// A consumer admitting `quota` visitors over `[start_ms, end_ms)`.
+    pub fn new(quota: u32, start_ms: u64, end_ms: u64) -> Pacer {
+        Pacer {
+            quota,
+            start_ms,
+            end_ms: end_ms.max(start_ms + 1),
+            credited: 0,
+        }
+    }
+
+    pub fn quota(&self) -> u32 {
+        self.quota
+    }
+
+    pub fn end_ms(&self) -> u64 {
+        self.end_ms
+    }
+
+    /// Slots that could be used by `now_ms`.
+    fn due(&self, now_ms: u64) -> u32 {
+        let len = self.end_ms - self.start_ms;
+        let elapsed = now_ms.clamp(self.start_ms, self.end_ms) - self.start_ms;
+        // u128: quota * elapsed overflows u64 only for absurd windows, but never panic.
+        (u128::from(self.quota) * u128::from(elapsed) / u128::from(len)) as u32
+    }
+
+    /// How many visitors to admit now. Forfeits slots older than the
+    /// catch-up horizon first; call [`Pacer::record`] with what was admitted.
+    pub fn allowance(&mut self, now_ms: u64) -> u32 {
+        let horizon = ((self.end_ms - self.start_ms) / 120).max(1);
+        let floor = self.due(now_ms.saturating_sub(horizon));
+        self.credited = self.credited.max(floor);
+        self.due(now_ms).saturating_sub(self.credited)
+    }
+
+    /// Records visitors admitted after an [`Pacer::allowance`].
+    pub fn record(&mut self, admitted: u32) {
+        self.credited = self.credited.saturating_add(admitted).min(self.quota);
+    }
+
+    /// True once the window is over; the last allowance was at `end_ms`.
+    pub fn finished(&self, now_ms: u64) -> bool {
+        now_ms >= self.end_ms
+    }
+
+    /// The rate changed mid-window: pace the rest of the window at the share
+    /// of `new_quota` (a whole window's worth) that the remaining time gets.
+    pub fn retarget(&self, new_quota: u32, now_ms: u64) -> Pacer {
+        let now = now_ms.clamp(self.start_ms, self.end_ms);
+        let left = self.end_ms - now;
+        let len = self.end_ms - self.start_ms;
+        let quota = (u128::from(new_quota) * u128::from(left) / u128::from(len)) as u32;
+        Pacer::new(quota, now, self.end_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::plan::fan_out;
+
+    const MINUTE: u64 = 60_000;
+
+    /// Drives pacers with ticks at the given times; `available(t)` says how
+    /// many visitors the queue can hand out at that tick. Returns (t, admitted).
+    fn run(
+        pacers: &mut [Pacer],
+        ticks: &[u64],
+        mut available: impl FnMut(u64) -> u32,
+    ) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        for &t in ticks {
+            for p in pacers.iter_mut() {
+                let want = p.allowance(t);
+                let got = want.min(available(t));
+                p.record(got);
+                if got > 0 {
+                    out.push((t, got));
+                }
+            }
+        }
+        out
+    }
+
+    fn max_window(admissions: &[(u64, u32)], window: u64) -> u32 {
+        admissions
+            .iter()
+            .map(|&(a, _)| {
+                admissions
+                    .iter()
+                    .filter(|&&(t, _)| t >= a && t < a + window)
+                    .map(|&(_, n)| n)
+                    .sum()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn bound(r: u32) -> u32 {
+        (u64::from(r) * 12).div_ceil(120) as u32 // ceil(1.2 * r / 12)
+    }
+
+    #[test]
+    fn backlog_meets_the_quota_exactly() {
+        let ticks: Vec<u64> = (0..=600).map(|i| i * 100).collect();
+        for q in [1, 10, 15, 59, 60, 61, 500, 1000] {
+            let mut p = [Pacer::new(q, 0, MINUTE)];
+            let admitted: u32 = run(&mut p, &ticks, |_| u32::MAX).iter().map(|x| x.1).sum();
+            assert_eq!(admitted, q, "quota {q}");
+        }
+    }
+
+    #[test]
+    fn an_idle_queue_does_not_build_a_burst() {
+        let ticks: Vec<u64> = (0..=600).map(|i| i * 100).collect();
+        let mut p = [Pacer::new(600, 0, MINUTE)];
+        // Empty for 30 s, then a crowd.
+        let adm = run(&mut p, &ticks, |t| if t < 30_000 { 0 } else { u32::MAX });
+        assert!(max_window(&adm, 5_000) <= bound(600));
+        let total: u32 = adm.iter().map(|x| x.1).sum();
+        assert!((300..=306).contains(&total), "{total}");
+    }
+
+    #[test]
+    fn retarget_paces_the_rest_at_the_new_rate() {
+        let mut p = Pacer::new(600, 0, MINUTE);
+        let first: u32 = (1..=300)
+            .map(|i| {
+                let a = p.allowance(i * 100);
+                p.record(a);
+                a
+            })
+            .sum();
+        assert_eq!(first, 300);
+        let mut p = p.retarget(60, 30_000);
+        assert_eq!(p.quota(), 30);
+        let rest: u32 = (301..=600)
+            .map(|i| {
+                let a = p.allowance(i * 100);
+                p.record(a);
+                a
+            })
+            .sum();
+        assert_eq!(rest, 30);
+    }
+
+    proptest! {
+        /// With a backlog and irregular ticks (never further apart than the
+        /// catch-up horizon), every consumer meets its quota
+        /// and no 5-second window exceeds ceil(1.2 R / 12) for the whole plan.
+        #[test]
+        fn plan_is_exact_and_smooth(
+            rate in 10u32..20_001,
+            gaps in proptest::collection::vec(1u64..=500, 50..400),
+        ) {
+            let mut ticks = Vec::new();
+            let mut t = 0;
+            for g in gaps.iter().cycle() {
+                t += g;
+                if t >= MINUTE { break; }
+                ticks.push(t);
+            }
+            ticks.push(MINUTE);
+            let mut pacers: Vec<Pacer> = fan_out(rate, crate::plan::CONSUMER_CAPACITY)
+                .into_iter().map(|q| Pacer::new(q, 0, MINUTE)).collect();
+            let adm = run(&mut pacers, &ticks, |_| u32::MAX);
+            let mut merged: std::collections::BTreeMap<u64, u32> = Default::default();
+            for (t, n) in adm { *merged.entry(t).or_default() += n; }
+            let merged: Vec<(u64, u32)> = merged.into_iter().collect();
+            prop_assert_eq!(merged.iter().map(|x| x.1).sum::<u32>(), rate);
+            prop_assert!(max_window(&merged, 5_000) <= bound(rate),
+                "rate {} window {} bound {}", rate, max_window(&merged, 5_000), bound(rate));
+        }
+
+        /// Whatever the queue hands out, a single consumer never exceeds the
+        /// smoothness bound nor its quota.
+        #[test]
+        fn any_supply_stays_smooth(
+            q in 1u32..1001,
+            supply in proptest::collection::vec(0u32..50, 600),
+        ) {
+            let ticks: Vec<u64> = (1..=600).map(|i| i * 100).collect();
+            let mut p = [Pacer::new(q, 0, MINUTE)];
+            let adm = run(&mut p, &ticks, |t| supply[(t / 100 - 1) as usize]);
+            prop_assert!(adm.iter().map(|x| x.1).sum::<u32>() <= q);
+            prop_assert!(max_window(&adm, 5_000) <= bound(q));
+        }
+    }
+}

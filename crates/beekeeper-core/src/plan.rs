@@ -1,0 +1,49 @@
+//! The trigger's fan-out plan: how many consumers, and each one's quota.
+
+/// Most visitors one consumer admits in a minute. Sized for a Lambda consumer
+/// receiving batches of 10 from SQS; at 20,000/min this is 20 consumers.
+pub const CONSUMER_CAPACITY: u32 = 1000;
+
+/// Splits `rate` admissions into consumers of at most `capacity` each. The
+/// quotas add up to `rate` exactly and differ by at most one, so no consumer
+/// rounds up to a batch size and none idles while another is overloaded.
+pub fn fan_out(rate: u32, capacity: u32) -> Vec<u32> {
+    let capacity = capacity.max(1);
+    let n = rate.div_ceil(capacity);
+    if n == 0 {
+        return Vec::new();
+    }
+    let (base, extra) = (rate / n, rate % n);
+    (0..n).map(|i| base + u32::from(i < extra)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn examples() {
+        assert_eq!(fan_out(0, 1000), Vec::<u32>::new());
+        assert_eq!(fan_out(15, 1000), vec![15]);
+        assert_eq!(fan_out(1000, 1000), vec![1000]);
+        assert_eq!(fan_out(1001, 1000), vec![501, 500]);
+        assert_eq!(fan_out(3300, 1000), vec![825, 825, 825, 825]);
+        assert_eq!(fan_out(20_000, 1000).len(), 20);
+    }
+
+    proptest! {
+        #[test]
+        fn quotas_sum_to_the_rate(rate in 0u32..2_000_000, cap in 1u32..5000) {
+            let q = fan_out(rate, cap);
+            prop_assert_eq!(q.iter().map(|&x| u64::from(x)).sum::<u64>(), u64::from(rate));
+            prop_assert!(q.iter().all(|&x| x <= cap && x > 0));
+            let (lo, hi) = (q.iter().min(), q.iter().max());
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                prop_assert!(hi - lo <= 1);
+            }
+            prop_assert_eq!(q.len() as u32, rate.div_ceil(cap));
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Profiles (what the user answered in `init`) and the live room config.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{RATE_MAX, RATE_MIN};
+
+/// Commercial AWS regions a room can be deployed to.
+pub const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+];
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_RATE: u32 = 500;
+pub const DEFAULT_SESSION_MINUTES: u32 = 30;
+pub const DEFAULT_QUEUE_HOURS: u32 = 12;
+
+/// Why an answer was refused. Each message names what is wrong and what fits.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProfileError {
+    #[error("profile name {0:?} is not usable: use 1-32 lower-case letters, digits and hyphens, starting with a letter")]
+    ProfileName(String),
+    #[error("room name must be 1-100 printable characters")]
+    RoomName,
+    #[error("region {0:?} is not a commercial AWS region (for example us-east-1, eu-west-1)")]
+    Region(String),
+    #[error("destination {0:?} is not an absolute http(s) URL (for example https://shop.example.com/sale)")]
+    Destination(String),
+    #[error(
+        "rate {0:?} is not a whole number between {RATE_MIN} and {RATE_MAX} admits per minute"
+    )]
+    Rate(String),
+    #[error("session length must be between 1 and 1440 minutes")]
+    Session,
+    #[error("queue lifetime must be between 1 and 336 hours")]
+    QueueHours,
+}
+
+/// One waiting room as the user configured it (a table in the profiles file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Public name shown on the room page.
+    pub name: String,
+    /// AWS region for `deploy`.
+    pub region: String,
+    /// Where admitted visitors go.
+    pub destination: String,
+    /// Admits per minute.
+    pub rate: u32,
+    /// Slow admission down when the destination slows down.
+    pub dynamic_throttle: bool,
+    /// How long an admitted token stays valid at the origin.
+    #[serde(default = "default_session")]
+    pub session_minutes: u32,
+    /// How long a place in line (the cookie, the queued message) lives.
+    #[serde(default = "default_queue_hours")]
+    pub queue_hours: u32,
+}
+
+fn default_session() -> u32 {
+    DEFAULT_SESSION_MINUTES
+}
+
+fn default_queue_hours() -> u32 {
+    DEFAULT_QUEUE_HOURS
+}
+
+impl Profile {
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        validate_room_name(&self.name)?;
+        validate_region(&self.region)?;
+        validate_destination(&self.destination)?;
+        validate_rate(&self.rate.to_string())?;
+        if !(1..=1440).contains(&self.session_minutes) {
+            return Err(ProfileError::Session);
+        }
+        if !(1..=336).contains(&self.queue_hours) {
+            return Err(ProfileError::QueueHours);
+        }
+        Ok(())
+    }
+
+    /// The room config a fresh room starts with.
+    pub fn room_config(&self) -> RoomConfig {
+        RoomConfig {
+            enabled: true,
+            rate_limit: self.rate,
+            rate_current: self.rate,
+            destination: self.destination.clone(),
+            name: self.name.clone(),
+            session_secs: u64::from(self.session_minutes) * 60,
+            queue_secs: u64::from(self.queue_hours) * 3600,
+        }
+    }
+}
+
+pub fn validate_profile_name(s: &str) -> Result<(), ProfileError> {
+    let ok = (1..=32).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ProfileError::ProfileName(s.to_string()))
+    }
+}
+
+pub fn validate_room_name(s: &str) -> Result<(), ProfileError> {
+    let n = s.trim().chars().count();
+    if (1..=100).contains(&n) && !s.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(ProfileError::RoomName)
+    }
+}
+
+pub fn validate_region(s: &str) -> Result<(), ProfileError> {
+    if REGIONS.contains(&s) {
+        Ok(())
+    } else {
+        Err(ProfileError::Region(s.to_string()))
+    }
+}
+
+/// Returns the URL as it will be stored (normalised by the URL parser).
+pub fn validate_destination(s: &str) -> Result<String, ProfileError> {
+    let err = || ProfileError::Destination(s.to_string());
+    let url = url::Url::parse(s.trim()).map_err(|_| err())?;
+    let host_ok = url.host_str().is_some_and(|h| !h.is_empty());
+    if !matches!(url.scheme(), "http" | "https") || !host_ok || url.fragment().is_some() {
+        return Err(err());
+    }
+    Ok(url.to_string())
+}
+
+pub fn validate_rate(s: &str) -> Result<u32, ProfileError> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (RATE_MIN..=RATE_MAX).contains(&n) => Ok(n),
+        _ => Err(ProfileError::Rate(s.to_string())),
+    }
+}
+
+/// The live config of a room, kept in the data store so that `off`, `on`,
+/// `set-rate` and the throttle act within seconds, without a redeploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomConfig {
+    pub enabled: bool,
+    /// Set by the user.
+    pub rate_limit: u32,
+    /// Set by the throttle; never above `rate_limit`, never below the floor.
+    pub rate_current: u32,
+    pub destination: String,
+    pub name: String,
+    pub session_secs: u64,
+    pub queue_secs: u64,
+}
+
+impl RoomConfig {
+    /// The rate the trigger plans with this minute.
+    pub fn effective_rate(&self) -> u32 {
+        self.rate_current
+            .clamp(RATE_MIN.min(self.rate_limit), self.rate_limit)
+    }
+
+    /// Where an admitted visitor is sent: the destination with the token appended.
+    pub fn destination_for(&self, token: &crate::Token) -> String {
+        let sep = if self.destination.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{sep}{}={token}",
+            self.destination,
+            crate::names::DESTINATION_PARAM
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names() {
+        for ok in ["a", "tester", "black-friday-2026", &"a".repeat(32)] {
+            assert_eq!(validate_profile_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Tester",
+            "1abc",
+            "-abc",
+            "abc-",
+            "a_b",
+            "a b",
+            "ä",
+            &"a".repeat(33),
+        ] {
+            assert!(validate_profile_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn destinations() {
+        assert_eq!(
+            validate_destination("https://shop.example.com").as_deref(),
+            Ok("https://shop.example.com/")
+        );
+        assert!(validate_destination("http://127.0.0.1:8080/x?y=1").is_ok());
+        for bad in [
+            "",
+            "shop.example.com",
+            "ftp://x.y",
+            "https://",
+            "javascript:alert(1)",
+            "https://x.y/#frag",
+        ] {
+            assert!(validate_destination(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(validate_rate("10"), Ok(10));
+        assert_eq!(validate_rate(" 100000 "), Ok(100_000));
+        for bad in ["9", "100001", "-5", "1.5", "ten", ""] {
+            assert!(validate_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn destination_keeps_existing_query() {
+        let mut c = Profile {
+            name: "n".into(),
+            region: DEFAULT_REGION.into(),
+            destination: "https://x.y/sale".into(),
+            rate: 10,
+            dynamic_throttle: false,
+            session_minutes: 30,
+            queue_hours: 12,
+        }
+        .room_config();
+        let t = crate::Token::from_random([0; 16]);
+        assert_eq!(
+            c.destination_for(&t),
+            format!("https://x.y/sale?bk_token={t}")
+        );
+        c.destination = "https://x.y/sale?a=1".into();
+        assert_eq!(
+            c.destination_for(&t),
+            format!("https://x.y/sale?a=1&bk_token={t}")
+        );
+    }
+}

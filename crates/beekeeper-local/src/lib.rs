@@ -1,0 +1,91 @@
+//! The beekeeper waiting room on one machine.
+//!
+//! The same routes and answers as the AWS room, backed by an embedded
+//! durable store, with the every-minute trigger and its consumers running as
+//! tasks in the same process.
+
+mod admission;
+mod assets;
+mod server;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use beekeeper_core::RoomConfig;
+
+pub use server::Serving;
+pub use store::{Control, Stats, StoreError};
+
+/// Environment variable that shortens the room's minute, for tests only: the
+/// trigger, the pacing and its ticks all scale with it, nothing else changes.
+pub const MINUTE_MS_ENV: &str = "BEEKEEPER_MINUTE_MS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source} (hint: pick another address with --listen)")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What `beekeeper serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub room: RoomConfig,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Also serve the demo destination at `/demo/`.
+    pub demo: bool,
+    /// Length of the room's minute; 60 s except in tests (see [`MINUTE_MS_ENV`]).
+    pub minute: Duration,
+}
+
+/// The room's clock in epoch milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Reads the test-only minute override; 60 s otherwise.
+pub fn minute_from_env() -> Duration {
+    std::env::var(MINUTE_MS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms >= 600)
+        .map_or(Duration::from_secs(60), Duration::from_millis)
+}
+
+/// Opens the store, binds the address and starts the room. The returned
+/// handle knows the bound address; await [`Serving::run`] to serve.
+pub async fn start(cfg: ServeConfig) -> Result<Serving, LocalError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| LocalError::DataDir {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| LocalError::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+    let addr: SocketAddr = listener.local_addr().map_err(LocalError::Serve)?;
+    let mut room = cfg.room.clone();
+    if cfg.demo {
+        room.destination = format!("http://{addr}/demo/");
+    }
+    let store = store::Store::open(&cfg.data_dir, &room)?;
+    server::start(listener, addr, store, cfg)
+}

@@ -1,0 +1,353 @@
+//! The routes of the room, over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use beekeeper_core::answer::{room_location, Arrival, ClientCheck, Poll};
+use beekeeper_core::wait::{estimated_wait_secs, poll_interval_secs};
+use beekeeper_core::{names, token, RoomConfig, Token};
+use tokio::sync::watch;
+
+use crate::store::{Standing, Store};
+use crate::{admission, assets, now_ms, LocalError, ServeConfig};
+
+struct App {
+    store: Store,
+    config: watch::Receiver<RoomConfig>,
+    demo: bool,
+}
+
+type Shared = State<Arc<App>>;
+
+/// A started room: the address it listens on, ready to [`Serving::run`].
+pub struct Serving {
+    pub addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Serving {
+    /// Serves until Ctrl-C (or SIGTERM), then stops accepting and returns.
+    pub async fn run(self) -> Result<(), LocalError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(LocalError::Serve)
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub(crate) fn start(
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    store: Store,
+    cfg: ServeConfig,
+) -> Result<Serving, LocalError> {
+    let (initial, version) = store.config()?;
+    let (tx, rx) = watch::channel(initial.clone());
+    tokio::spawn(watch_config(store.clone(), tx, version));
+    tokio::spawn(admission::run(store.clone(), rx.clone(), cfg.minute));
+    tokio::spawn(sweep(store.clone(), rx.clone()));
+    let app = Arc::new(App {
+        store,
+        config: rx,
+        demo: cfg.demo,
+    });
+    let router = Router::new()
+        .route("/", get(|| async { redirect("beekeeper") }))
+        .route(names::ROUTE_ENTRY, get(entry))
+        .route(names::ROUTE_ROOM, get(|| async { redirect("room/") }))
+        .route("/room/", get(room_index))
+        .route("/room/{file}", get(room_asset))
+        .route(names::ROUTE_POLL, get(poll))
+        .route("/client-check/{token}", get(client_check))
+        .route("/demo/", get(demo))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app);
+    Ok(Serving {
+        addr,
+        listener,
+        router,
+    })
+}
+
+/// `off`, `on` and `set-rate` from another process land in the database;
+/// the server notices within a quarter of a second.
+async fn watch_config(store: Store, tx: watch::Sender<RoomConfig>, mut version: u64) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        match store.config_version() {
+            Ok(v) if v != version => match store.config() {
+                Ok((cfg, v)) => {
+                    tracing::info!(
+                        enabled = cfg.enabled,
+                        rate = cfg.effective_rate(),
+                        "room config changed"
+                    );
+                    version = v;
+                    let _ = tx.send(cfg);
+                }
+                Err(e) => tracing::warn!("cannot read the room config: {e}"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read the room config: {e}"),
+        }
+    }
+}
+
+async fn sweep(store: Store, config: watch::Receiver<RoomConfig>) {
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        let queue_ms = config.borrow().queue_secs * 1000;
+        if let Err(e) = store.sweep(now_ms(), queue_ms).await {
+            tracing::warn!("sweep failed: {e}");
+        }
+    }
+}
+
+fn redirect(location: &str) -> Response {
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(r)
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<Token> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(Token::from_cookie_header)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+/// `Secure` everywhere except plain http on a loopback host, where a
+/// browser would drop a `Secure` cookie and the visitor could never queue.
+fn secure_cookie(headers: &HeaderMap) -> bool {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let loopback =
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
+    https || !loopback
+}
+
+fn unavailable() -> Response {
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the waiting room is busy, retry in a few seconds\n",
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    no_store(r)
+}
+
+/// `GET /beekeeper`: the producer.
+async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
+    let cfg = app.config.borrow().clone();
+    if !cfg.enabled {
+        return redirect(&cfg.destination);
+    }
+    let json = wants_json(&headers);
+    let rate = cfg.effective_rate();
+    if let Some(token) = cookie_token(&headers) {
+        match app.store.standing(&token) {
+            Ok(Standing::Admitted(a)) if a.is_valid(now_ms() / 1000) => {
+                return redirect(&cfg.destination_for(&token));
+            }
+            Ok(Standing::Queued(seq)) => {
+                // Already in line: the same place, never a second one.
+                return arrived(&app, token, seq, rate, json, None);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("cannot look up a token: {e}");
+                return unavailable();
+            }
+        }
+    }
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        return unavailable();
+    }
+    let token = Token::from_random(bytes);
+    match app.store.enqueue(token, now_ms()).await {
+        Ok(seq) => {
+            let cookie = token::set_cookie(&token, cfg.queue_secs, secure_cookie(&headers));
+            arrived(&app, token, seq, rate, json, Some(cookie))
+        }
+        Err(e) => {
+            tracing::warn!("enqueue failed: {e}");
+            unavailable()
+        }
+    }
+}
+
+fn arrived(
+    app: &App,
+    token: Token,
+    seq: u64,
+    rate: u32,
+    json: bool,
+    cookie: Option<String>,
+) -> Response {
+    let position = app.store.position(seq);
+    let wait = estimated_wait_secs(position, rate);
+    let location = room_location(position, wait);
+    let mut r = if json {
+        Json(Arrival {
+            token: token.to_string(),
+            position,
+            wait_seconds: wait,
+            poll_seconds: poll_interval_secs(wait, 0),
+            room: location,
+        })
+        .into_response()
+    } else {
+        redirect(&location)
+    };
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    no_store(r)
+}
+
+async fn room_index() -> Response {
+    room_file("index.html")
+}
+
+async fn room_asset(State(app): Shared, Path(file): Path<String>) -> Response {
+    if file == assets::ROOM_JSON {
+        let cfg = app.config.borrow().clone();
+        let body = serde_json::json!({ "name": cfg.name });
+        return no_store(Json(body).into_response());
+    }
+    room_file(&file)
+}
+
+fn room_file(name: &str) -> Response {
+    match assets::find(name) {
+        Some((content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// `GET /polling`: is it my turn yet?
+async fn poll(State(app): Shared, headers: HeaderMap) -> Response {
+    let Some(token) = cookie_token(&headers) else {
+        return no_store(Json(Poll::deny()).into_response());
+    };
+    let cfg = app.config.borrow().clone();
+    let now = now_ms();
+    let mut standing = app.store.standing(&token);
+    if !cfg.enabled {
+        // The room is off: whoever is still in line goes through now, with a
+        // real admission so that the origin's client check agrees.
+        if let Ok(Standing::Queued(_)) = standing {
+            if let Err(e) = app
+                .store
+                .release(token, now, now / 1000 + cfg.session_secs)
+                .await
+            {
+                tracing::warn!("cannot release a visitor: {e}");
+                return unavailable();
+            }
+            standing = app.store.standing(&token);
+        }
+    }
+    match standing {
+        Ok(Standing::Admitted(a)) => {
+            no_store(Json(Poll::new(&cfg, &token, Some(a), now / 1000)).into_response())
+        }
+        Ok(_) => no_store(Json(Poll::deny()).into_response()),
+        Err(e) => {
+            tracing::warn!("cannot look up a token: {e}");
+            unavailable()
+        }
+    }
+}
+
+/// `GET /client-check/{token}`: the origin backend asks about a visitor.
+async fn client_check(State(app): Shared, Path(raw): Path<String>) -> Response {
+    let Some(token) = Token::parse(&raw) else {
+        return no_store(Json(ClientCheck::deny()).into_response());
+    };
+    match app.store.standing(&token) {
+        Ok(Standing::Admitted(a)) => {
+            no_store(Json(ClientCheck::new(Some(a), now_ms() / 1000)).into_response())
+        }
+        Ok(_) => no_store(Json(ClientCheck::deny()).into_response()),
+        Err(e) => {
+            tracing::warn!("cannot look up a token: {e}");
+            unavailable()
+        }
+    }
+}
+
+async fn demo(State(app): Shared) -> Response {
+    if !app.demo {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        assets::DEMO_PAGE,
+    )
+        .into_response()
+}

@@ -1,0 +1,608 @@
+//! The embedded durable store: SQLite in WAL mode with `synchronous=FULL`.
+//!
+//! One writer thread owns the write connection and commits arrivals in
+//! groups: every arrival waiting when a transaction starts goes into it, and
+//! each is acknowledged only after the commit is on disk. So an arrival that
+//! got its cookie survives `kill -9` (and a power cut), while a burst of
+//! arrivals costs one fsync per group rather than one per visitor.
+//!
+//! Reads (polls, client checks, positions) use a small pool of read
+//! connections; WAL lets them run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use beekeeper_core::answer::Admission;
+use beekeeper_core::{RoomConfig, Token};
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+/// File name of the room database inside the data directory.
+pub const DB_FILE: &str = "room.db";
+/// Most arrivals committed in one transaction.
+const GROUP_MAX: usize = 1024;
+const READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the room database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("room database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("room config in the database is unreadable: {0}")]
+    Config(#[from] serde_json::Error),
+    #[error("no room at {0}: start it with `beekeeper serve` first")]
+    NoRoom(PathBuf),
+    #[error("the room database writer stopped")]
+    WriterGone,
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens a connection with the settings every beekeeper connection uses.
+fn connect(path: &Path) -> Result<Connection> {
+    let open = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    Ok(conn)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    token TEXT NOT NULL UNIQUE,
+    enqueued_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admitted (
+    token TEXT PRIMARY KEY,
+    admitted_ms INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS admitted_by_time ON admitted(admitted_ms);
+CREATE INDEX IF NOT EXISTS admitted_by_expiry ON admitted(expires_at);
+CREATE TABLE IF NOT EXISTS room (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+";
+
+/// Room config access for `off`, `on`, `set-rate` and `status` from another
+/// process: they write the same database the server reads every few hundred
+/// milliseconds.
+pub struct Control {
+    conn: Connection,
+}
+
+/// Figures `status` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stats {
+    pub queue_depth: u64,
+    pub admitted_last_minute: u64,
+    pub admitted_total: u64,
+}
+
+impl Control {
+    /// Opens an existing room; refuses to create one.
+    pub fn open(data_dir: &Path) -> Result<Control> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::NoRoom(data_dir.to_path_buf()));
+        }
+        Ok(Control {
+            conn: connect(&path)?,
+        })
+    }
+
+    pub fn config(&self) -> Result<RoomConfig> {
+        read_config(&self.conn)?.ok_or_else(|| StoreError::NoRoom(PathBuf::new()))
+    }
+
+    /// Applies `change` to the config in one transaction.
+    pub fn update(&mut self, change: impl FnOnce(&mut RoomConfig)) -> Result<RoomConfig> {
+        let tx = self.conn.transaction()?;
+        let mut cfg = read_config(&tx)?.ok_or_else(|| StoreError::NoRoom(PathBuf::new()))?;
+        change(&mut cfg);
+        write_config(&tx, &cfg)?;
+        tx.commit()?;
+        Ok(cfg)
+    }
+
+    pub fn stats(&self, now_ms: u64) -> Result<Stats> {
+        stats(&self.conn, now_ms)
+    }
+}
+
+fn read_config(conn: &Connection) -> Result<Option<RoomConfig>> {
+    let json: Option<String> = conn
+        .query_row("SELECT config FROM room WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+}
+
+fn write_config(conn: &Connection, cfg: &RoomConfig) -> Result<()> {
+    conn.execute(
+        "INSERT INTO room (id, config, version) VALUES (1, ?1, 1)
+         ON CONFLICT(id) DO UPDATE SET config = excluded.config, version = version + 1",
+        params![serde_json::to_string(cfg)?],
+    )?;
+    Ok(())
+}
+
+fn stats(conn: &Connection, now_ms: u64) -> Result<Stats> {
+    let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
+        Ok(conn.query_row(sql, p, |r| r.get::<_, i64>(0))? as u64)
+    };
+    let since = now_ms.saturating_sub(60_000) as i64;
+    Ok(Stats {
+        queue_depth: count("SELECT count(*) FROM queue", &[])?,
+        admitted_last_minute: count(
+            "SELECT count(*) FROM admitted WHERE admitted_ms > ?1",
+            &[&since],
+        )?,
+        admitted_total: count("SELECT count(*) FROM admitted", &[])?,
+    })
+}
+
+enum Cmd {
+    Enqueue {
+        token: Token,
+        now_ms: u64,
+        ack: oneshot::Sender<Result<u64>>,
+    },
+    Admit {
+        max: u32,
+        now_ms: u64,
+        expires_at: u64,
+        ack: oneshot::Sender<Result<u32>>,
+    },
+    Release {
+        token: Token,
+        now_ms: u64,
+        expires_at: u64,
+        ack: oneshot::Sender<Result<bool>>,
+    },
+    Sweep {
+        now_ms: u64,
+        queue_ms: u64,
+        ack: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// The server's handle on the store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<mpsc::Sender<Cmd>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicU64,
+    /// Lowest sequence number still queued (for position estimates).
+    head: Arc<AtomicU64>,
+}
+
+/// Where a token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Unknown,
+    /// In line at this sequence number.
+    Queued(u64),
+    Admitted(Admission),
+}
+
+impl Store {
+    /// Opens (or creates) the room in `data_dir`. A fresh room starts with
+    /// `initial`; an existing one keeps its live switches (enabled, rates)
+    /// and takes the rest from `initial`, so a restart never undoes an `off`.
+    pub fn open(data_dir: &Path, initial: &RoomConfig) -> Result<Store> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = connect(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let tx = conn.transaction()?;
+        let cfg = match read_config(&tx)? {
+            Some(old) => RoomConfig {
+                enabled: old.enabled,
+                rate_limit: old.rate_limit,
+                rate_current: old.rate_current,
+                ..initial.clone()
+            },
+            None => initial.clone(),
+        };
+        write_config(&tx, &cfg)?;
+        tx.commit()?;
+        let head = Arc::new(AtomicU64::new(queue_head(&conn)?));
+        let readers = (0..READERS)
+            .map(|_| connect(&path).map(Mutex::new))
+            .collect::<Result<_>>()?;
+        let (tx, rx) = mpsc::channel();
+        let writer_head = head.clone();
+        std::thread::Builder::new()
+            .name("beekeeper-store".into())
+            .spawn(move || writer_loop(conn, rx, &writer_head))
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(tx),
+                readers,
+                next_reader: AtomicU64::new(0),
+                head,
+            }),
+        })
+    }
+
+    fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd,
+    ) -> oneshot::Receiver<Result<T>> {
+        let (ack, rx) = oneshot::channel();
+        let sent = self
+            .inner
+            .writer
+            .lock()
+            .map(|w| w.send(make(ack)).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            tracing::error!("room database writer is gone");
+        }
+        rx
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
+        self.send(make).await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Puts a new visitor in line; returns once the arrival is on disk.
+    pub async fn enqueue(&self, token: Token, now_ms: u64) -> Result<u64> {
+        self.ask(|ack| Cmd::Enqueue { token, now_ms, ack }).await
+    }
+
+    /// Moves up to `max` visitors from the head of the line to the admitted
+    /// table in one transaction; returns how many were admitted.
+    pub async fn admit(&self, max: u32, now_ms: u64, expires_at: u64) -> Result<u32> {
+        self.ask(|ack| Cmd::Admit {
+            max,
+            now_ms,
+            expires_at,
+            ack,
+        })
+        .await
+    }
+
+    /// Admits one queued visitor at once (the room is off). False when the
+    /// token was not in line.
+    pub async fn release(&self, token: Token, now_ms: u64, expires_at: u64) -> Result<bool> {
+        self.ask(|ack| Cmd::Release {
+            token,
+            now_ms,
+            expires_at,
+            ack,
+        })
+        .await
+    }
+
+    /// Drops expired admissions and places in line whose cookie has expired.
+    pub async fn sweep(&self, now_ms: u64, queue_ms: u64) -> Result<()> {
+        self.ask(|ack| Cmd::Sweep {
+            now_ms,
+            queue_ms,
+            ack,
+        })
+        .await
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let n = self.inner.readers.len();
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) as usize;
+        for i in 0..n {
+            if let Ok(conn) = self.inner.readers[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        let conn = self.inner.readers[start % n]
+            .lock()
+            .map_err(|_| StoreError::WriterGone)?;
+        f(&conn)
+    }
+
+    /// Where `token` stands now.
+    pub fn standing(&self, token: &Token) -> Result<Standing> {
+        self.read(|c| {
+            let admitted = c
+                .prepare_cached("SELECT admitted_ms, expires_at FROM admitted WHERE token = ?1")?
+                .query_row([token.as_str()], |r| {
+                    Ok(Admission {
+                        admitted_at: r.get::<_, i64>(0)? as u64 / 1000,
+                        expires_at: r.get::<_, i64>(1)? as u64,
+                    })
+                })
+                .optional()?;
+            if let Some(a) = admitted {
+                return Ok(Standing::Admitted(a));
+            }
+            let seq = c
+                .prepare_cached("SELECT seq FROM queue WHERE token = ?1")?
+                .query_row([token.as_str()], |r| r.get::<_, i64>(0))
+                .optional()?;
+            Ok(seq.map_or(Standing::Unknown, |s| Standing::Queued(s as u64)))
+        })
+    }
+
+    /// 1-based place in line of the visitor with sequence number `seq`.
+    pub fn position(&self, seq: u64) -> u64 {
+        seq.saturating_sub(self.inner.head.load(Ordering::Relaxed)) + 1
+    }
+
+    pub fn config(&self) -> Result<(RoomConfig, u64)> {
+        self.read(|c| {
+            let (json, version): (String, i64) = c
+                .prepare_cached("SELECT config, version FROM room WHERE id = 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((serde_json::from_str(&json)?, version as u64))
+        })
+    }
+
+    /// Version of the room config, cheap enough to check several times a second.
+    pub fn config_version(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT version FROM room WHERE id = 1")?
+                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    pub fn stats(&self, now_ms: u64) -> Result<Stats> {
+        self.read(|c| stats(c, now_ms))
+    }
+}
+
+fn queue_head(conn: &Connection) -> Result<u64> {
+    let head: Option<i64> = conn.query_row("SELECT min(seq) FROM queue", [], |r| r.get(0))?;
+    match head {
+        Some(h) => Ok(h as u64),
+        // Empty line: the next visitor gets the next sequence number.
+        None => Ok(conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'queue'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map_or(1, |s| s as u64 + 1)),
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, head: &AtomicU64) {
+    let mut pending = Vec::with_capacity(GROUP_MAX);
+    while let Ok(first) = rx.recv() {
+        pending.push(first);
+        while pending.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(cmd) => pending.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let (arrivals, others): (Vec<Cmd>, Vec<Cmd>) = pending
+            .drain(..)
+            .partition(|c| matches!(c, Cmd::Enqueue { .. }));
+        enqueue_group(&mut conn, arrivals);
+        for cmd in others {
+            run_one(&mut conn, cmd);
+            if let Ok(h) = queue_head(&conn) {
+                head.store(h, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>) {
+    if arrivals.is_empty() {
+        return;
+    }
+    let result = (|| -> Result<Vec<u64>> {
+        let tx = conn.transaction()?;
+        let mut seqs = Vec::with_capacity(arrivals.len());
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO queue (token, enqueued_ms) VALUES (?1, ?2)")?;
+            for cmd in &arrivals {
+                if let Cmd::Enqueue { token, now_ms, .. } = cmd {
+                    stmt.execute(params![token.as_str(), *now_ms as i64])?;
+                    seqs.push(tx.last_insert_rowid() as u64);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(seqs)
+    })();
+    match result {
+        Ok(seqs) => {
+            for (cmd, seq) in arrivals.into_iter().zip(seqs) {
+                if let Cmd::Enqueue { ack, .. } = cmd {
+                    let _ = ack.send(Ok(seq));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!("enqueue failed: {e}");
+            for cmd in arrivals {
+                if let Cmd::Enqueue { ack, .. } = cmd {
+                    let _ = ack.send(Err(StoreError::WriterGone));
+                }
+            }
+        }
+    }
+}
+
+fn run_one(conn: &mut Connection, cmd: Cmd) {
+    match cmd {
+        Cmd::Enqueue { .. } => {}
+        Cmd::Admit {
+            max,
+            now_ms,
+            expires_at,
+            ack,
+        } => {
+            let _ = ack.send(admit(conn, max, now_ms, expires_at));
+        }
+        Cmd::Release {
+            token,
+            now_ms,
+            expires_at,
+            ack,
+        } => {
+            let _ = ack.send(release(conn, &token, now_ms, expires_at));
+        }
+        Cmd::Sweep {
+            now_ms,
+            queue_ms,
+            ack,
+        } => {
+            let _ = ack.send(sweep(conn, now_ms, queue_ms));
+        }
+    }
+}
+
+/// Head of the line to the admitted table in one transaction: a crash
+/// either keeps both the queue row and no admission, or neither.
+fn admit(conn: &mut Connection, max: u32, now_ms: u64, expires_at: u64) -> Result<u32> {
+    if max == 0 {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    let tokens: Vec<String> = tx
+        .prepare_cached(
+            "DELETE FROM queue WHERE seq IN (SELECT seq FROM queue ORDER BY seq LIMIT ?1)
+             RETURNING token",
+        )?
+        .query_map([i64::from(max)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut admitted = 0;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
+        )?;
+        for t in &tokens {
+            admitted += insert.execute(params![t, now_ms as i64, expires_at as i64])? as u32;
+        }
+    }
+    tx.commit()?;
+    Ok(admitted)
+}
+
+fn release(conn: &mut Connection, token: &Token, now_ms: u64, expires_at: u64) -> Result<bool> {
+    let tx = conn.transaction()?;
+    let removed = tx.execute("DELETE FROM queue WHERE token = ?1", [token.as_str()])?;
+    if removed > 0 {
+        tx.execute(
+            "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
+            params![token.as_str(), now_ms as i64, expires_at as i64],
+        )?;
+    }
+    tx.commit()?;
+    Ok(removed > 0)
+}
+
+fn sweep(conn: &mut Connection, now_ms: u64, queue_ms: u64) -> Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM admitted WHERE expires_at <= ?1",
+        [(now_ms / 1000) as i64],
+    )?;
+    tx.execute(
+        "DELETE FROM queue WHERE enqueued_ms < ?1",
+        [now_ms.saturating_sub(queue_ms) as i64],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RoomConfig {
+        RoomConfig {
+            enabled: true,
+            rate_limit: 100,
+            rate_current: 100,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 60,
+            queue_secs: 3600,
+        }
+    }
+
+    fn tok(i: u8) -> Token {
+        Token::from_random([i; 16])
+    }
+
+    #[tokio::test]
+    async fn line_order_admission_and_expiry() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::WriterGone)?;
+        let s = Store::open(dir.path(), &cfg())?;
+        for i in 0..5 {
+            s.enqueue(tok(i), 1000).await?;
+        }
+        assert_eq!(s.standing(&tok(3))?, Standing::Queued(4));
+        assert_eq!(s.position(4), 4);
+        assert_eq!(s.admit(2, 5000, 100).await?, 2);
+        assert_eq!(s.position(4), 2);
+        assert_eq!(
+            s.standing(&tok(0))?,
+            Standing::Admitted(Admission {
+                admitted_at: 5,
+                expires_at: 100
+            })
+        );
+        assert_eq!(s.standing(&tok(2))?, Standing::Queued(3));
+        assert!(s.release(tok(4), 6000, 100).await?);
+        assert!(!s.release(tok(4), 6000, 100).await?);
+        assert_eq!(s.stats(6000)?.queue_depth, 2);
+        assert_eq!(s.stats(6000)?.admitted_total, 3);
+        s.sweep(100_000, 3_600_000).await?;
+        assert_eq!(s.standing(&tok(0))?, Standing::Unknown);
+        assert_eq!(s.admit(10, 7000, 100).await?, 2);
+        assert_eq!(s.admit(10, 7000, 100).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_line_and_the_switches() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::WriterGone)?;
+        {
+            let s = Store::open(dir.path(), &cfg())?;
+            s.enqueue(tok(1), 1).await?;
+            s.enqueue(tok(2), 1).await?;
+            s.admit(1, 2, 100).await?;
+        }
+        Control::open(dir.path())?.update(|c| {
+            c.enabled = false;
+            c.rate_limit = 42;
+        })?;
+        let mut changed = cfg();
+        changed.name = "Renamed".into();
+        let s = Store::open(dir.path(), &changed)?;
+        let (c, _) = s.config()?;
+        assert!(!c.enabled);
+        assert_eq!((c.rate_limit, c.name.as_str()), (42, "Renamed"));
+        assert_eq!(s.position(2), 1);
+        // Sequence numbers never repeat, even after the line empties.
+        s.admit(5, 3, 100).await?;
+        let seq = s.enqueue(tok(3), 4).await?;
+        assert_eq!((seq, s.position(seq)), (3, 1));
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Command-line interface types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A virtual waiting room for your biggest sale.
+///
+/// Run it on this machine with `beekeeper serve`, or try it at once with
+/// `beekeeper serve --demo`.
+#[derive(Debug, Parser)]
+#[command(name = "beekeeper", version, max_term_width = 100)]
+pub struct Cli {
+    /// Profiles file [default: profiles.toml in your config directory]
+    #[arg(long, global = true, env = "BEEKEEPER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print results as JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or replace a profile: the six questions of a waiting room
+    Init(InitArgs),
+    /// Run the waiting room on this machine
+    Serve(ServeArgs),
+    /// Send every visitor, new and waiting, straight to the destination
+    Off(ProfileArg),
+    /// Queue visitors again after `off`
+    On(ProfileArg),
+    /// Change the admit rate (visitors per minute), live
+    SetRate {
+        /// Profile name
+        profile: String,
+        /// Admits per minute (10-100000)
+        rate: String,
+    },
+    /// Show on/off, rates, queue depth, recent admissions and the wait for a new arrival
+    Status(ProfileArg),
+    /// List profiles, or show one
+    Config {
+        /// Profile name
+        profile: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArg {
+    /// Profile name
+    pub profile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Profile name: lower-case letters, digits and hyphens (used in resource names)
+    pub profile: Option<String>,
+    /// Public name of the waiting room, shown to visitors
+    #[arg(long)]
+    pub name: Option<String>,
+    /// AWS region for `deploy`
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Where admitted visitors go (absolute http or https URL)
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// Admits per minute (10-100000)
+    #[arg(long, value_name = "N")]
+    pub rate: Option<String>,
+    /// Slow admission down when the destination slows down
+    #[arg(long, overrides_with = "no_dynamic_throttle")]
+    pub dynamic_throttle: bool,
+    /// Keep the admit rate fixed
+    #[arg(long)]
+    pub no_dynamic_throttle: bool,
+    /// Take the default for every question not given as a flag, and overwrite an existing profile
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Profile name (not needed with --demo)
+    #[arg(required_unless_present = "demo")]
+    pub profile: Option<String>,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Where the room keeps its line and admissions [default: your data directory]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A demo room with its own demo shop as destination; needs no profile
+    #[arg(long, conflicts_with = "profile")]
+    pub demo: bool,
+}

@@ -1,0 +1,103 @@
+//! `beekeeper serve`: the room on this machine.
+
+use std::path::PathBuf;
+
+use beekeeper_core::Profile;
+use beekeeper_local::{ServeConfig, Serving};
+
+use crate::cli::ServeArgs;
+use crate::error::CliError;
+use crate::files::{Files, Served};
+
+pub const DEMO_PROFILE: &str = "demo";
+
+fn demo_profile() -> Profile {
+    Profile {
+        name: "Beekeeper demo sale".into(),
+        region: beekeeper_core::profile::DEFAULT_REGION.into(),
+        // Replaced by the server's own /demo/ page once the address is bound.
+        destination: "http://127.0.0.1/demo/".into(),
+        rate: 10,
+        dynamic_throttle: false,
+        session_minutes: 30,
+        queue_hours: 1,
+    }
+}
+
+pub fn default_data_dir(profile: &str) -> Result<PathBuf, CliError> {
+    Ok(dirs::data_dir()
+        .ok_or(CliError::NoDataDir)?
+        .join("beekeeper")
+        .join(profile))
+}
+
+pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliError> {
+    // The demo's line lives in a directory removed when the demo stops,
+    // unless the user chose where to keep it.
+    let mut _demo_dir = None;
+    let (profile_name, profile, data_dir) = if args.demo {
+        let dir = match args.data_dir {
+            Some(d) => d,
+            None => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("beekeeper-demo-")
+                    .tempdir()
+                    .map_err(|e| {
+                        CliError::Internal(format!("cannot create a demo directory: {e}"))
+                    })?;
+                let path = tmp.path().to_path_buf();
+                _demo_dir = Some(tmp);
+                path
+            }
+        };
+        (DEMO_PROFILE.to_string(), demo_profile(), dir)
+    } else {
+        let name = args.profile.unwrap_or_default();
+        let profile = files.profile(&name)?;
+        let dir = match args.data_dir {
+            Some(d) => d,
+            None => default_data_dir(&name)?,
+        };
+        (name, profile, dir)
+    };
+    let serving: Serving = beekeeper_local::start(ServeConfig {
+        room: profile.room_config(),
+        listen: args.listen,
+        data_dir: data_dir.clone(),
+        demo: args.demo,
+        minute: beekeeper_local::minute_from_env(),
+    })
+    .await?;
+    let base = format!("http://{}", serving.addr);
+    let served = Served {
+        data_dir: std::path::absolute(&data_dir).unwrap_or(data_dir),
+        url: format!("{base}/beekeeper"),
+    };
+    let mut state = files.state()?;
+    state.serve.insert(profile_name.clone(), served.clone());
+    files.save_state(&state)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "profile": profile_name,
+                "waitingRoomUrl": served.url,
+                "clientCheckUrl": format!("{base}/client-check/{{token}}"),
+                "dataDir": served.data_dir,
+            })
+        );
+    } else {
+        println!("waiting room:  {}", served.url);
+        println!("client check:  {base}/client-check/{{token}}");
+        if args.demo {
+            println!("demo shop:     {base}/demo/");
+        }
+        println!("data:          {}", served.data_dir.display());
+        eprintln!(
+            "serving {profile_name:?} at {} admits per minute; Ctrl-C stops (the line is kept on disk)",
+            profile.rate
+        );
+    }
+    serving.run().await?;
+    Ok(())
+}
