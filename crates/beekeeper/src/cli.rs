@@ -12,7 +12,13 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "beekeeper", version, max_term_width = 100)]
 pub struct Cli {
     /// Profiles file [default: profiles.toml in your config directory]
-    #[arg(long, global = true, env = "BEEKEEPER_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BEEKEEPER_CONFIG",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// Print results as JSON on stdout

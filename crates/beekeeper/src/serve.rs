@@ -1,5 +1,6 @@
 //! `beekeeper serve`: the room on this machine.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use beekeeper_core::Profile;
@@ -76,8 +77,14 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
     let mut state = files.state()?;
     state.serve.insert(profile_name.clone(), served.clone());
     files.save_state(&state)?;
+    // A closed stdout (`beekeeper serve | head -1`) must not stop the room.
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: String| {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
     if json {
-        println!(
+        say(format!(
             "{}",
             serde_json::json!({
                 "profile": profile_name,
@@ -85,19 +92,21 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
                 "clientCheckUrl": format!("{base}/client-check/{{token}}"),
                 "dataDir": served.data_dir,
             })
-        );
+        ));
     } else {
-        println!("waiting room:  {}", served.url);
-        println!("client check:  {base}/client-check/{{token}}");
+        say(format!("waiting room:  {}", served.url));
+        say(format!("client check:  {base}/client-check/{{token}}"));
         if args.demo {
-            println!("demo shop:     {base}/demo/");
+            say(format!("demo shop:     {base}/demo/"));
         }
-        println!("data:          {}", served.data_dir.display());
-        eprintln!(
+        say(format!("data:          {}", served.data_dir.display()));
+        let _ = writeln!(
+            std::io::stderr(),
             "serving {profile_name:?} at {} admits per minute; Ctrl-C stops (the line is kept on disk)",
             profile.rate
         );
     }
+    drop(out);
     serving.run().await?;
     Ok(())
 }

@@ -1,0 +1,265 @@
+//! Harness for the end-to-end tests: a real `beekeeper serve` process with
+//! its own config and data directory, and cookie-jar visitors over HTTP.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_beekeeper");
+
+/// A profile's config directory plus a running room.
+pub struct Room {
+    pub dir: tempfile::TempDir,
+    pub profile: String,
+    pub base: String,
+    child: Option<Child>,
+    minute_ms: u64,
+}
+
+impl Room {
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("profiles.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Creates a profile with `rate` admits per minute and starts serving
+    /// it with the room's minute shortened to `minute_ms`.
+    pub fn start(rate: u32, minute_ms: u64) -> Room {
+        let dir = tempfile::tempdir().unwrap();
+        let mut room = Room {
+            dir,
+            profile: "shop".into(),
+            base: String::new(),
+            child: None,
+            minute_ms,
+        };
+        let out = room.cli(&[
+            "init",
+            "shop",
+            "--name",
+            "Test Sale",
+            "--destination",
+            "https://shop.example/sale",
+            "--rate",
+            &rate.to_string(),
+            "--no-dynamic-throttle",
+            "--region",
+            "eu-west-1",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        room.serve();
+        room
+    }
+
+    /// (Re)starts `beekeeper serve` on a free port and waits for its URL.
+    pub fn serve(&mut self) {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                &self.profile,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(self.data_dir())
+            .env("BEEKEEPER_CONFIG", self.config())
+            .env("BEEKEEPER_MINUTE_MS", self.minute_ms.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .trim()
+            .strip_prefix("waiting room:")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .trim();
+        self.base = url.trim_end_matches("/beekeeper").to_string();
+        self.child = Some(child);
+    }
+
+    /// Runs the CLI against this room's profiles file.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("BEEKEEPER_CONFIG", self.config())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// A read-only look at the room's database, as another process.
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_with_flags(
+            self.data_dir().join("room.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )
+        .unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> u64 {
+        self.db()
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    }
+
+    /// Admission times (epoch ms), oldest first.
+    pub fn admission_times(&self) -> Vec<u64> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT admitted_ms FROM admitted ORDER BY admitted_ms")
+            .unwrap();
+        st.query_map([], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(|r| r.unwrap() as u64)
+            .collect()
+    }
+
+    pub fn visitor(&self) -> Visitor {
+        Visitor::new(&self.base)
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One browser-like visitor with a cookie jar of its own.
+#[derive(Clone)]
+pub struct Visitor {
+    base: String,
+    client: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub body: String,
+}
+
+impl Visitor {
+    pub fn new(base: &str) -> Visitor {
+        Visitor {
+            base: base.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", format!("bk_token={c}"));
+        }
+        let resp = req.send().await.unwrap();
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        if let Some(sc) = &set_cookie {
+            let value = sc
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("bk_token=");
+            self.cookie = Some(value.to_string());
+        }
+        Answer {
+            status: resp.status().as_u16(),
+            location,
+            set_cookie,
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    /// Arrives through the entry URL; returns the answer.
+    pub async fn arrive(&mut self) -> Answer {
+        self.get("/beekeeper").await
+    }
+
+    pub async fn poll(&mut self) -> serde_json::Value {
+        let a = self.get("/polling").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        serde_json::from_str(&a.body).unwrap()
+    }
+
+    pub async fn client_check(&mut self, token: &str) -> serde_json::Value {
+        let a = self.get(&format!("/client-check/{token}")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        serde_json::from_str(&a.body).unwrap()
+    }
+
+    pub fn token(&self) -> &str {
+        self.cookie.as_deref().unwrap()
+    }
+}
+
+/// Brings `n` visitors through the entry, `parallel` at a time.
+pub async fn crowd(base: &str, n: usize, parallel: usize) -> Vec<Visitor> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let sem = sem.clone();
+            let mut v = Visitor::new(base);
+            tokio::spawn(async move {
+                let _permit = sem.acquire().await.unwrap();
+                let a = v.arrive().await;
+                assert_eq!(a.status, 302, "{}", a.body);
+                assert!(a.set_cookie.is_some());
+                v
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+pub fn workspace_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}

@@ -1,0 +1,366 @@
+//! `beekeeper serve` end to end, over real HTTP, against the real binary.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{crowd, wait_until, Room, Visitor};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Counts of admissions in every window `[t, t + len)` that starts at an
+/// admission time in `[from, to - len]`.
+fn windows(times: &[u64], len: u64, from: u64, to: u64) -> Vec<usize> {
+    times
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| t >= from && t + len <= to)
+        .map(|(i, &t)| times[i..].iter().take_while(|&&x| x < t + len).count())
+        .collect()
+}
+
+/// The room's minute is shortened to 12 s (the only difference from
+/// production): 600 admits per minute with a backlog of 2,000 visitors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backlog_is_admitted_at_the_rate_evenly_and_exactly() {
+    const RATE: usize = 600;
+    const MINUTE: u64 = 12_000;
+    const VISITORS: usize = 2_000;
+    let room = Room::start(RATE as u32, MINUTE);
+    let mut visitors = crowd(&room.base, VISITORS, 32).await;
+    let backlog_from = now_ms();
+    assert_eq!(
+        visitors
+            .iter()
+            .map(|v| v.token().to_string())
+            .collect::<HashSet<_>>()
+            .len(),
+        VISITORS,
+        "every arrival gets a token of its own"
+    );
+
+    // The last visitor is still in line: not allowed, not verified, and
+    // coming back with the cookie keeps the same place.
+    let last = visitors.last_mut().unwrap();
+    assert_eq!(last.poll().await, serde_json::json!({ "allow": false }));
+    let token = last.token().to_string();
+    assert_eq!(
+        last.client_check(&token).await,
+        serde_json::json!({ "allow": false })
+    );
+    let depth = room.count("SELECT count(*) FROM queue");
+    let again = last.arrive().await;
+    assert_eq!(again.status, 302);
+    assert!(again.set_cookie.is_none(), "no second place in line");
+    assert!(again.location.unwrap().starts_with("room/?p="));
+    assert!(room.count("SELECT count(*) FROM queue") <= depth);
+    assert_eq!(last.token(), token);
+
+    let drained = wait_until(Duration::from_secs(90), || {
+        room.count("SELECT count(*) FROM queue") == 0
+    });
+    assert!(drained, "the line never emptied");
+    let times = room.admission_times();
+    assert_eq!(times.len(), VISITORS, "everybody admitted exactly once");
+    let backlog_to = *times.last().unwrap();
+
+    // Accuracy: every minute-long window during the backlog admits R ± 1%.
+    let per_minute = windows(&times, MINUTE, backlog_from, backlog_to);
+    assert!(
+        per_minute.len() > 1000,
+        "too few windows: {}",
+        per_minute.len()
+    );
+    let (lo, hi) = (
+        *per_minute.iter().min().unwrap(),
+        *per_minute.iter().max().unwrap(),
+    );
+    println!(
+        "admitted per minute ({} sliding windows): min {lo}, max {hi}, rate {RATE}",
+        per_minute.len()
+    );
+    assert!(
+        lo * 100 >= RATE * 99 && hi * 100 <= RATE * 101,
+        "per minute {lo}..{hi}, rate {RATE}"
+    );
+
+    // Smoothness: no 5-second window above 1.2 × R / 12.
+    let five = windows(&times, MINUTE / 12, times[0], backlog_to);
+    let peak = *five.iter().max().unwrap();
+    println!("peak 5-second window: {peak} (R/12 = {})", RATE / 12);
+    assert!(
+        peak * 12 * 10 <= 12 * RATE,
+        "peak {peak} > 1.2 × {}",
+        RATE / 12
+    );
+
+    // Every visitor is now let through, to the destination with its token,
+    // and the origin's client check agrees.
+    for v in visitors.iter_mut().step_by(7) {
+        let token = v.token().to_string();
+        let poll = v.poll().await;
+        assert_eq!(poll["allow"], true);
+        assert_eq!(
+            poll["origin"],
+            format!("https://shop.example/sale?bk_token={token}")
+        );
+        let check = v.client_check(&token).await;
+        assert_eq!(check["allow"], true);
+        let (at, until) = (
+            check["admittedAt"].as_u64().unwrap(),
+            check["expiresAt"].as_u64().unwrap(),
+        );
+        assert_eq!(until - at, 30 * 60, "session length of the profile");
+        // An admitted visitor who comes back goes straight through.
+        let back = v.arrive().await;
+        assert_eq!(
+            back.location.unwrap(),
+            format!("https://shop.example/sale?bk_token={token}")
+        );
+    }
+}
+
+#[tokio::test]
+async fn off_releases_the_line_and_on_restores_it() {
+    let room = Room::start(10, 60_000);
+    let mut waiting = crowd(&room.base, 20, 4).await;
+    let out = room.cli(&["off", "shop"]);
+    assert!(out.status.success());
+    let started = std::time::Instant::now();
+    // Within 2 seconds a new arrival goes straight to the destination...
+    loop {
+        let a = Visitor::new(&room.base).arrive().await;
+        if a.location.as_deref() == Some("https://shop.example/sale") {
+            assert!(a.set_cookie.is_none());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "off took effect too late"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...and everybody in line is released at their next poll, with an
+    // admission the origin can check.
+    for v in &mut waiting {
+        let token = v.token().to_string();
+        let poll = v.poll().await;
+        assert_eq!(poll["allow"], true, "{token}");
+        assert_eq!(v.client_check(&token).await["allow"], true);
+    }
+    assert!(room.cli(&["on", "shop"]).status.success());
+    let started = std::time::Instant::now();
+    loop {
+        let a = Visitor::new(&room.base).arrive().await;
+        if a.set_cookie.is_some() {
+            assert!(a.location.unwrap().starts_with("room/"));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "on took effect too late"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // set-rate reaches the room and the profile.
+    assert!(room.cli(&["set-rate", "shop", "250"]).status.success());
+    let status = room.cli(&["status", "shop", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["rateLimit"], 250);
+    assert_eq!(status["enabled"], true);
+    assert!(status["queueDepth"].as_u64().unwrap() >= 1);
+    let config = room.cli(&["config", "shop", "--json"]);
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["settings"]["rate"], 250);
+}
+
+/// Visitors arrive while the server is killed with SIGKILL: everybody who
+/// got a cookie is still in line or admitted after a restart, nobody twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_loses_no_acknowledged_arrival() {
+    let mut room = Room::start(3000, 6_000);
+    let base = room.base.clone();
+    let arrivals: Vec<_> = (0..600)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i as u64 * 2)).await;
+                let client = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let resp = client.get(format!("{base}/beekeeper")).send().await.ok()?;
+                let cookie = resp.headers().get("set-cookie")?.to_str().ok()?.to_string();
+                Some(
+                    cookie
+                        .split(';')
+                        .next()?
+                        .trim_start_matches("bk_token=")
+                        .to_string(),
+                )
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    room.kill9();
+    let mut acked = Vec::new();
+    for a in arrivals {
+        if let Some(t) = a.await.unwrap() {
+            acked.push(t);
+        }
+    }
+    assert!(
+        acked.len() > 50 && acked.len() < 600,
+        "the kill must land mid-crowd: {} acked",
+        acked.len()
+    );
+
+    let state = |room: &Room| {
+        let db = room.db();
+        let set = |sql: &str| -> HashSet<String> {
+            let mut st = db.prepare(sql).unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        (
+            set("SELECT token FROM queue"),
+            set("SELECT token FROM admitted"),
+        )
+    };
+    let (queued, admitted) = state(&room);
+    assert!(
+        queued.is_disjoint(&admitted),
+        "a visitor both in line and admitted"
+    );
+    for t in &acked {
+        assert!(
+            queued.contains(t) || admitted.contains(t),
+            "acknowledged arrival {t} lost"
+        );
+    }
+
+    room.serve();
+    let all = queued.len() + admitted.len();
+    let drained = wait_until(Duration::from_secs(30), || {
+        room.count("SELECT count(*) FROM queue") == 0
+    });
+    assert!(drained);
+    let (queued, admitted) = state(&room);
+    assert!(queued.is_empty());
+    assert_eq!(
+        admitted.len(),
+        all,
+        "admitted once each, nobody twice or lost"
+    );
+    let mut v = room.visitor();
+    for t in acked.iter().step_by(10) {
+        assert_eq!(v.client_check(t).await["allow"], true);
+    }
+}
+
+#[tokio::test]
+async fn client_check_refuses_unknown_malformed_and_expired_tokens() {
+    let room = Room::start(10, 60_000);
+    let now = now_ms() / 1000;
+    let (valid, expired, unknown) = ("a".repeat(32), "b".repeat(32), "c".repeat(32));
+    room.db()
+        .execute(
+            "INSERT INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3), (?4, ?2, ?5)",
+            rusqlite::params![valid, (now - 100) as i64 * 1000, (now + 100) as i64, expired, now as i64 - 1],
+        )
+        .unwrap();
+    let mut v = room.visitor();
+    assert_eq!(v.client_check(&valid).await["allow"], true);
+    for t in [
+        expired.as_str(),
+        unknown.as_str(),
+        "AAAA",
+        "a",
+        &"a".repeat(33),
+        "a%20b",
+        "%27%22%7B%7D",
+    ] {
+        assert_eq!(
+            v.client_check(t).await,
+            serde_json::json!({ "allow": false }),
+            "{t}"
+        );
+    }
+    v.cookie = Some(expired.clone());
+    assert_eq!(v.poll().await, serde_json::json!({ "allow": false }));
+    v.cookie = Some(valid.clone());
+    assert_eq!(v.poll().await["allow"], true);
+}
+
+/// Sends raw bytes and returns the status code of the answer (0 when the
+/// server closed the connection without one).
+fn raw(base: &str, request: &[u8]) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_input_gets_a_4xx_or_a_normal_answer() {
+    let room = Room::start(10, 60_000);
+    let get = |target: &str, headers: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n")
+            .into_bytes()
+    };
+    let many_cookies: String = (0..500).map(|i| format!("c{i}=v{i}; ")).collect();
+    let huge = "x".repeat(200_000);
+    let mut cases: Vec<(String, Vec<u8>)> = vec![
+        ("traversal".into(), get("/room/../../Cargo.toml", "")),
+        ("encoded traversal".into(), get("/room/..%2f..%2fCargo.toml", "")),
+        ("double encoded".into(), get("/room/%252e%252e%252fCargo.toml", "")),
+        ("nul".into(), get("/room/index.html%00.js", "")),
+        ("deep".into(), get("/room/a/b/c/index.html", "")),
+        ("many cookies".into(), get("/polling", &format!("Cookie: {many_cookies}bk_token={}\r\n", "d".repeat(32)))),
+        ("huge cookie".into(), get("/beekeeper", &format!("Cookie: bk_token={}\r\n", "e".repeat(8000)))),
+        ("injection cookie".into(), get("/polling", "Cookie: bk_token=\"'; DROP TABLE admitted;--\r\n")),
+        ("duplicate cookies".into(), get("/beekeeper", &format!("Cookie: bk_token=x\r\nCookie: bk_token={}\r\n", "f".repeat(32)))),
+        ("absurd query".into(), get(&format!("/beekeeper?{}", "a=%zz&".repeat(2000)), "")),
+        ("bad percent".into(), get("/client-check/%ff%fe", "")),
+        ("sql in path".into(), get("/client-check/'%3B%20DROP%20TABLE%20queue%3B--", "")),
+        ("long token".into(), get(&format!("/client-check/{}", "a".repeat(10_000)), "")),
+        ("huge header".into(), get("/polling", &format!("X-Big: {huge}\r\n"))),
+        ("weird accept".into(), get("/beekeeper", "Accept: application/json;;;q=\u{0}\r\n")),
+        ("post".into(), b"POST /beekeeper HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_vec()),
+        ("garbage".into(), b"\x00\x01\x02 nonsense\r\n\r\n".to_vec()),
+    ];
+    let mut non_utf8 = b"GET /polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: bk_token=\xff\xfe\xfd\r\n\r\n".to_vec();
+    cases.push(("non-utf8 cookie".into(), std::mem::take(&mut non_utf8)));
+    cases.push((
+        "non-utf8 path".into(),
+        b"GET /client-check/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ));
+    for (name, req) in &cases {
+        let status = raw(&room.base, req);
+        println!("{name}: {status}");
+        assert!(status < 500, "{name}: {status}");
+    }
+    // Path traversal never reaches a file.
+    assert_eq!(raw(&room.base, &get("/room/../../Cargo.toml", "")), 404);
+    // The server is still up and its tables intact.
+    assert_eq!(raw(&room.base, &get("/healthz", "")), 200);
+    assert_eq!(room.count("SELECT count(*) FROM admitted"), 0);
+}
