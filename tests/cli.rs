@@ -236,3 +236,28 @@ fn init_asks_the_six_questions_on_a_terminal() {
     p.exp_eof().unwrap();
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), before);
 }
+
+/// profiles.example.toml is a valid profiles file that spells out every key.
+#[test]
+fn the_example_profile_documents_every_key() {
+    let example = common::workspace_root().join("profiles.example.toml");
+    let out = run(&example, &["config", "black-friday", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut every_key: Vec<_> = shown["settings"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let file: toml::Value = toml::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    let mut written: Vec<_> = file["profiles"]["black-friday"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    every_key.sort();
+    written.sort();
+    assert_eq!(written, every_key);
+}

@@ -4,6 +4,7 @@
 "use strict";
 (function () {
   var S = BeekeeperSchedule;
+  document.documentElement.className = "js";
   var params = new URLSearchParams(location.search);
   var position = parseInt(params.get("p"), 10);
   var waitSecs = parseInt(params.get("w"), 10);
@@ -61,12 +62,6 @@
         schedule();
       });
   }
-  fetch("room.json", { credentials: "same-origin" })
-    .then(function (r) { return r.json(); })
-    .then(function (room) {
-      if (room && room.name) { $("room-name").textContent = room.name; document.title = room.name + " – waiting room"; }
-    })
-    .catch(function () {});
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) { clearTimeout(timer); render(); } else { poll(); }
   });

@@ -16,6 +16,7 @@ pub struct Room {
     pub base: String,
     child: Option<Child>,
     minute_ms: u64,
+    demo: bool,
 }
 
 impl Room {
@@ -37,6 +38,7 @@ impl Room {
             base: String::new(),
             child: None,
             minute_ms,
+            demo: false,
         };
         let out = room.cli(&[
             "init",
@@ -60,16 +62,29 @@ impl Room {
         room
     }
 
+    /// Starts `beekeeper serve --demo` (no profile needed).
+    pub fn demo() -> Room {
+        let mut room = Room {
+            dir: tempfile::tempdir().unwrap(),
+            profile: "demo".into(),
+            base: String::new(),
+            child: None,
+            minute_ms: 60_000,
+            demo: true,
+        };
+        room.serve();
+        room
+    }
+
     /// (Re)starts `beekeeper serve` on a free port and waits for its URL.
     pub fn serve(&mut self) {
+        let target = if self.demo {
+            "--demo"
+        } else {
+            self.profile.as_str()
+        };
         let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                &self.profile,
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
+            .args(["serve", target, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir())
             .env("BEEKEEPER_CONFIG", self.config())
             .env("BEEKEEPER_MINUTE_MS", self.minute_ms.to_string())

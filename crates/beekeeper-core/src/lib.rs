@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod names;
 pub mod pace;
+pub mod page;
 pub mod plan;
 pub mod profile;
 pub mod token;

@@ -1,14 +1,12 @@
 //! The room page, embedded from `waiting-room-assets/` (the same files the
 //! AWS deployer uploads to the assets bucket).
 
-/// (name, content type, body). Only these names are ever served: a request
+/// The page template; its room name slot is filled once at start.
+pub(crate) const INDEX_TEMPLATE: &str = include_str!("../../../waiting-room-assets/index.html");
+
+/// (name, content type, body), besides `index.html`. Only these names are ever served: a request
 /// for anything else under `/room/` is a 404, so there is no path to walk.
 pub(crate) const ROOM: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_str!("../../../waiting-room-assets/index.html"),
-    ),
     (
         "room.css",
         "text/css; charset=utf-8",
@@ -25,9 +23,6 @@ pub(crate) const ROOM: &[(&str, &str, &str)] = &[
         include_str!("../../../waiting-room-assets/schedule.js"),
     ),
 ];
-
-/// Name of the generated asset holding the room's public settings.
-pub(crate) const ROOM_JSON: &str = "room.json";
 
 /// The demo destination: it checks its visitor's token the way an origin
 /// backend would, and says whether the visitor came through the line.

@@ -22,6 +22,8 @@ struct App {
     store: Store,
     config: watch::Receiver<RoomConfig>,
     demo: bool,
+    /// The room page with the room name filled in.
+    index: String,
 }
 
 type Shared = State<Arc<App>>;
@@ -70,6 +72,7 @@ pub(crate) fn start(
     tokio::spawn(admission::run(store.clone(), rx.clone(), cfg.minute));
     tokio::spawn(sweep(store.clone(), rx.clone()));
     let app = Arc::new(App {
+        index: beekeeper_core::page::render(assets::INDEX_TEMPLATE, &initial.name),
         store,
         config: rx,
         demo: cfg.demo,
@@ -261,21 +264,23 @@ fn arrived(
     no_store(r)
 }
 
-async fn room_index() -> Response {
-    room_file("index.html")
+async fn room_index(State(app): Shared) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        app.index.clone(),
+    )
+        .into_response()
 }
 
 async fn room_asset(State(app): Shared, Path(file): Path<String>) -> Response {
-    if file == assets::ROOM_JSON {
-        let cfg = app.config.borrow().clone();
-        let body = serde_json::json!({ "name": cfg.name });
-        return no_store(Json(body).into_response());
+    if file == "index.html" {
+        return room_index(State(app)).await;
     }
-    room_file(&file)
-}
-
-fn room_file(name: &str) -> Response {
-    match assets::find(name) {
+    match assets::find(&file) {
         Some((content_type, body)) => (
             [
                 (header::CONTENT_TYPE, content_type),
