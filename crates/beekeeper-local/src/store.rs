@@ -399,10 +399,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, head: &AtomicU64) 
             .partition(|c| matches!(c, Cmd::Enqueue { .. }));
         enqueue_group(&mut conn, arrivals);
         for cmd in others {
-            run_one(&mut conn, cmd);
-            if let Ok(h) = queue_head(&conn) {
-                head.store(h, Ordering::Relaxed);
-            }
+            run_one(&mut conn, cmd, head);
         }
     }
 }
@@ -446,7 +443,14 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>) {
     }
 }
 
-fn run_one(conn: &mut Connection, cmd: Cmd) {
+/// Runs one command; the line's head is updated before the caller hears
+/// back, so a position read after an admission is never stale.
+fn run_one(conn: &mut Connection, cmd: Cmd, head: &AtomicU64) {
+    let update_head = |conn: &Connection| {
+        if let Ok(h) = queue_head(conn) {
+            head.store(h, Ordering::Relaxed);
+        }
+    };
     match cmd {
         Cmd::Enqueue { .. } => {}
         Cmd::Admit {
@@ -455,7 +459,9 @@ fn run_one(conn: &mut Connection, cmd: Cmd) {
             expires_at,
             ack,
         } => {
-            let _ = ack.send(admit(conn, max, now_ms, expires_at));
+            let r = admit(conn, max, now_ms, expires_at);
+            update_head(conn);
+            let _ = ack.send(r);
         }
         Cmd::Release {
             token,
@@ -463,14 +469,18 @@ fn run_one(conn: &mut Connection, cmd: Cmd) {
             expires_at,
             ack,
         } => {
-            let _ = ack.send(release(conn, &token, now_ms, expires_at));
+            let r = release(conn, &token, now_ms, expires_at);
+            update_head(conn);
+            let _ = ack.send(r);
         }
         Cmd::Sweep {
             now_ms,
             queue_ms,
             ack,
         } => {
-            let _ = ack.send(sweep(conn, now_ms, queue_ms));
+            let r = sweep(conn, now_ms, queue_ms);
+            update_head(conn);
+            let _ = ack.send(r);
         }
     }
 }
