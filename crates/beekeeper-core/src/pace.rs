@@ -204,8 +204,10 @@ mod tests {
         #[test]
         fn any_supply_stays_smooth(
             q in 1u32..1001,
-            supply in proptest::collection::vec(0u32..50, 600),
+            // Runs of ticks with the same supply: empty spells, trickles, crowds.
+            runs in proptest::collection::vec((1usize..200, prop_oneof![Just(0u32), 1u32..5, Just(u32::MAX)]), 1..20),
         ) {
+            let supply: Vec<u32> = runs.iter().flat_map(|&(n, v)| std::iter::repeat_n(v, n)).chain(std::iter::repeat(u32::MAX)).take(600).collect();
             let ticks: Vec<u64> = (1..=600).map(|i| i * 100).collect();
             let mut p = [Pacer::new(q, 0, MINUTE)];
             let adm = run(&mut p, &ticks, |t| supply[(t / 100 - 1) as usize]);
