@@ -35,7 +35,7 @@ pub fn default_data_dir(profile: &str) -> Result<PathBuf, CliError> {
 pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliError> {
     // The demo's line lives in a directory removed when the demo stops,
     // unless the user chose where to keep it.
-    let mut _demo_dir = None;
+    let mut demo_dir = None;
     let (profile_name, profile, data_dir) = if args.demo {
         let dir = match args.data_dir {
             Some(d) => d,
@@ -47,7 +47,7 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
                         CliError::Internal(format!("cannot create a demo directory: {e}"))
                     })?;
                 let path = tmp.path().to_path_buf();
-                _demo_dir = Some(tmp);
+                demo_dir = Some(tmp);
                 path
             }
         };
@@ -100,9 +100,14 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
             say(format!("demo shop:     {base}/demo/"));
         }
         say(format!("data:          {}", served.data_dir.display()));
+        let kept = if demo_dir.is_some() {
+            "the demo's line is thrown away"
+        } else {
+            "the line is kept on disk"
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "serving {profile_name:?} at {} admits per minute; Ctrl-C stops (the line is kept on disk)",
+            "serving {profile_name:?} at {} admits per minute; Ctrl-C stops ({kept})",
             profile.rate
         );
     }
