@@ -8,8 +8,19 @@
   var params = new URLSearchParams(location.search);
   var position = parseInt(params.get("p"), 10);
   var waitSecs = parseInt(params.get("w"), 10);
-  if (!(waitSecs >= 0)) waitSecs = 60;
   var startedAt = Date.now();
+  // A returning visitor may come back without an estimate (the AWS producer
+  // cannot look up a place in line): keep the one given on arrival.
+  var KEY = "beekeeper-estimate";
+  try {
+    if (waitSecs >= 0) {
+      localStorage.setItem(KEY, JSON.stringify({ p: position, w: waitSecs, at: startedAt }));
+    } else {
+      var saved = JSON.parse(localStorage.getItem(KEY) || "null");
+      if (saved && saved.w >= 0) { position = saved.p; waitSecs = saved.w; startedAt = saved.at; }
+    }
+  } catch (e) { /* storage disabled: estimate from scratch */ }
+  if (!(waitSecs >= 0)) waitSecs = 60;
   var nextPollAt = 0, timer = null, polling = false;
 
   function $(id) { return document.getElementById(id); }

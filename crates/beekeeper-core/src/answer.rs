@@ -90,9 +90,11 @@ impl ClientCheck {
 #[serde(rename_all = "camelCase")]
 pub struct Arrival {
     pub token: String,
-    /// 1 is next in line.
-    pub position: u64,
-    pub wait_seconds: u64,
+    /// 1 is next in line; absent when the backend cannot know it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_seconds: Option<u64>,
     pub poll_seconds: u64,
     /// Relative URL of the room page for this visitor.
     pub room: String,

@@ -45,12 +45,32 @@ impl Token {
             .split(';')
             .filter_map(|pair| pair.split_once('='))
             .filter(|(name, _)| name.trim() == names::COOKIE)
-            .find_map(|(_, value)| Token::parse(value.trim().trim_matches('"')))
+            .find_map(|(_, value)| Token::parse(unquote(value.trim())))
     }
 
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// A cookie value may be wrapped in one pair of double quotes (RFC 6265).
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+impl serde::Serialize for Token {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Token, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Token::parse(&s).ok_or_else(|| serde::de::Error::custom("not a beekeeper token"))
     }
 }
 

@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use beekeeper_core::answer::{room_location, Arrival, ClientCheck, Poll};
-use beekeeper_core::wait::{estimated_wait_secs, poll_interval_secs};
-use beekeeper_core::{names, token, RoomConfig, Token};
+use beekeeper_core::answer::{ClientCheck, Poll};
+use beekeeper_core::entry::{self, Reply, Step};
+use beekeeper_core::{names, RoomConfig, Token};
 use tokio::sync::watch;
 
 use crate::store::{Standing, Store};
@@ -160,63 +160,61 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-/// `Secure` everywhere except plain http on a loopback host, where a
-/// browser would drop a `Secure` cookie and the visitor could never queue.
-fn secure_cookie(headers: &HeaderMap) -> bool {
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Turns the core's transport-neutral reply into an HTTP response.
+fn send(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = match reply.json {
+        Some(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        None if reply.status == 503 => {
+            (status, "the waiting room is busy, retry in a few seconds\n").into_response()
         }
-    });
-    let loopback =
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
-    https || !loopback
+        None => status.into_response(),
+    };
+    let h = r.headers_mut();
+    let mut set = |name, value: Option<String>| {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert(name, v);
+        }
+    };
+    set(header::LOCATION, reply.location);
+    set(header::SET_COOKIE, reply.set_cookie);
+    set(
+        header::RETRY_AFTER,
+        reply.retry_after.map(|s| s.to_string()),
+    );
+    no_store(r)
 }
 
 fn unavailable() -> Response {
-    let mut r = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the waiting room is busy, retry in a few seconds\n",
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    no_store(r)
+    send(Reply::busy())
 }
 
 /// `GET /beekeeper`: the producer.
 async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     let cfg = app.config.borrow().clone();
-    if !cfg.enabled {
-        return redirect(&cfg.destination);
-    }
-    let json = wants_json(&headers);
-    let rate = cfg.effective_rate();
-    if let Some(token) = cookie_token(&headers) {
-        match app.store.standing(&token) {
-            Ok(Standing::Admitted(a)) if a.is_valid(now_ms() / 1000) => {
-                return redirect(&cfg.destination_for(&token));
-            }
-            Ok(Standing::Queued(seq)) => {
-                // Already in line: the same place, never a second one.
-                return arrived(&app, token, seq, rate, json, None);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("cannot look up a token: {e}");
-                return unavailable();
-            }
+    let req = entry::Request {
+        json: wants_json(&headers),
+        secure: entry::secure_cookie(
+            header(&headers, "host"),
+            header(&headers, "x-forwarded-proto"),
+        ),
+    };
+    let cookie = cookie_token(&headers);
+    let standing = match cookie.map(|t| app.store.standing(&t)).transpose() {
+        Ok(Some(Standing::Queued(seq))) => entry::Standing::Queued(Some(app.store.position(seq))),
+        Ok(Some(Standing::Admitted(a))) => entry::Standing::Admitted(a),
+        Ok(_) => entry::Standing::Unknown,
+        Err(e) => {
+            tracing::warn!("cannot look up a token: {e}");
+            return unavailable();
         }
+    };
+    if let Step::Reply(reply) = entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
+        return send(reply);
     }
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
@@ -224,44 +222,12 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     }
     let token = Token::from_random(bytes);
     match app.store.enqueue(token, now_ms()).await {
-        Ok(seq) => {
-            let cookie = token::set_cookie(&token, cfg.queue_secs, secure_cookie(&headers));
-            arrived(&app, token, seq, rate, json, Some(cookie))
-        }
+        Ok(seq) => send(entry::arrived(&cfg, &token, app.store.position(seq), req)),
         Err(e) => {
             tracing::warn!("enqueue failed: {e}");
             unavailable()
         }
     }
-}
-
-fn arrived(
-    app: &App,
-    token: Token,
-    seq: u64,
-    rate: u32,
-    json: bool,
-    cookie: Option<String>,
-) -> Response {
-    let position = app.store.position(seq);
-    let wait = estimated_wait_secs(position, rate);
-    let location = room_location(position, wait);
-    let mut r = if json {
-        Json(Arrival {
-            token: token.to_string(),
-            position,
-            wait_seconds: wait,
-            poll_seconds: poll_interval_secs(wait, 0),
-            room: location,
-        })
-        .into_response()
-    } else {
-        redirect(&location)
-    };
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        r.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    no_store(r)
 }
 
 async fn room_index(State(app): Shared) -> Response {

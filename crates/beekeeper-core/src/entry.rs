@@ -1,0 +1,262 @@
+//! The producer's decision for `GET /beekeeper`, shared by `serve` and the
+//! producer Lambda. The backend looks up the cookie's token, asks
+//! [`decide`], enqueues when told to, and sends the [`Reply`] as is.
+
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{room_location, Admission, Arrival};
+use crate::wait::{estimated_wait_secs, poll_interval_secs};
+use crate::{token, RoomConfig, Token};
+
+/// Seconds a visitor is asked to wait before retrying when the line could
+/// not take them.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// Where the cookie's token stands, as far as the backend can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// No such token (or none sent).
+    Unknown,
+    /// In line; the position when the backend knows it.
+    Queued(Option<u64>),
+    Admitted(Admission),
+}
+
+/// A transport-neutral HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    /// A JSON body (`Content-Type: application/json`).
+    pub json: Option<String>,
+    pub retry_after: Option<u32>,
+}
+
+impl Reply {
+    pub fn redirect(location: String) -> Reply {
+        Reply {
+            status: 302,
+            location: Some(location),
+            ..Reply::default()
+        }
+    }
+
+    /// The line could not take the visitor: no cookie, come back shortly.
+    pub fn busy() -> Reply {
+        Reply {
+            status: 503,
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Reply::default()
+        }
+    }
+}
+
+/// What the backend does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Reply(Reply),
+    /// A new visitor: enqueue a fresh token (durably), then [`arrived`].
+    Enqueue,
+}
+
+/// What the request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// `Accept: application/json`: answer with [`Arrival`] instead of a redirect.
+    pub json: bool,
+    /// Whether the cookie may be `Secure` (see [`secure_cookie`]).
+    pub secure: bool,
+}
+
+pub fn decide(
+    cfg: &RoomConfig,
+    cookie: Option<Token>,
+    standing: Standing,
+    now_secs: u64,
+    req: Request,
+) -> Step {
+    if !cfg.enabled {
+        return Step::Reply(Reply::redirect(cfg.destination.clone()));
+    }
+    let Some(token) = cookie else {
+        return Step::Enqueue;
+    };
+    match standing {
+        Standing::Admitted(a) if a.is_valid(now_secs) => {
+            Step::Reply(Reply::redirect(cfg.destination_for(&token)))
+        }
+        // Already in line: the same place, never a second one.
+        Standing::Queued(position) => Step::Reply(place(cfg, &token, position, req, None)),
+        _ => Step::Enqueue,
+    }
+}
+
+/// The answer to a visitor who is in line at `position` (when known).
+/// `cookie_max_age` is set for a new arrival.
+pub fn arrived(cfg: &RoomConfig, token: &Token, position: u64, req: Request) -> Reply {
+    let cookie = token::set_cookie(token, cfg.queue_secs, req.secure);
+    place(cfg, token, Some(position), req, Some(cookie))
+}
+
+fn place(
+    cfg: &RoomConfig,
+    token: &Token,
+    position: Option<u64>,
+    req: Request,
+    set_cookie: Option<String>,
+) -> Reply {
+    let wait = position.map(|p| estimated_wait_secs(p, cfg.effective_rate()));
+    let location = match (position, wait) {
+        (Some(p), Some(w)) => room_location(p, w),
+        // Unknown position: the room page keeps the estimate it was given.
+        _ => "room/".to_string(),
+    };
+    if req.json {
+        let body = Arrival {
+            token: token.to_string(),
+            position,
+            wait_seconds: wait,
+            poll_seconds: poll_interval_secs(wait.unwrap_or(0), 0),
+            room: location,
+        };
+        return Reply {
+            status: 200,
+            json: serde_json::to_string(&body).ok(),
+            set_cookie,
+            ..Reply::default()
+        };
+    }
+    Reply {
+        set_cookie,
+        ..Reply::redirect(location)
+    }
+}
+
+/// `Secure` everywhere except plain http on a loopback host, where a
+/// browser would drop a `Secure` cookie and the visitor could never queue.
+pub fn secure_cookie(host: Option<&str>, forwarded_proto: Option<&str>) -> bool {
+    if forwarded_proto.is_some_and(|p| p.eq_ignore_ascii_case("https")) {
+        return true;
+    }
+    let host = host.unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let loopback =
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
+    !loopback
+}
+
+/// The body of a queue message: one visitor in line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub token: Token,
+    /// Epoch milliseconds of the arrival.
+    pub at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(enabled: bool) -> RoomConfig {
+        RoomConfig {
+            enabled,
+            rate_limit: 60,
+            rate_current: 60,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 60,
+            queue_secs: 3600,
+        }
+    }
+
+    const HTML: Request = Request {
+        json: false,
+        secure: true,
+    };
+
+    #[test]
+    fn decisions() {
+        let t = Token::from_random([7; 16]);
+        let a = Admission {
+            admitted_at: 10,
+            expires_at: 100,
+        };
+        let off = decide(&cfg(false), Some(t), Standing::Queued(Some(3)), 50, HTML);
+        assert_eq!(
+            off,
+            Step::Reply(Reply::redirect("https://shop.example/".into()))
+        );
+        assert_eq!(
+            decide(&cfg(true), None, Standing::Unknown, 50, HTML),
+            Step::Enqueue
+        );
+        assert_eq!(
+            decide(&cfg(true), Some(t), Standing::Admitted(a), 50, HTML),
+            Step::Reply(Reply::redirect(format!(
+                "https://shop.example/?bk_token={t}"
+            )))
+        );
+        // An expired admission queues again.
+        assert_eq!(
+            decide(&cfg(true), Some(t), Standing::Admitted(a), 100, HTML),
+            Step::Enqueue
+        );
+        assert_eq!(
+            decide(&cfg(true), Some(t), Standing::Queued(Some(120)), 50, HTML),
+            Step::Reply(Reply::redirect("room/?p=120&w=120".into()))
+        );
+        assert_eq!(
+            decide(&cfg(true), Some(t), Standing::Queued(None), 50, HTML),
+            Step::Reply(Reply::redirect("room/".into()))
+        );
+        let r = arrived(
+            &cfg(true),
+            &t,
+            30,
+            Request {
+                json: true,
+                secure: false,
+            },
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.json.as_deref(),
+            Some(format!(r#"{{"token":"{t}","position":30,"waitSeconds":30,"pollSeconds":15,"room":"room/?p=30&w=30"}}"#).as_str())
+        );
+        assert_eq!(
+            r.set_cookie,
+            Some(format!(
+                "bk_token={t}; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax"
+            ))
+        );
+    }
+
+    #[test]
+    fn secure_unless_plain_http_on_loopback() {
+        assert!(!secure_cookie(Some("127.0.0.1:8080"), None));
+        assert!(!secure_cookie(Some("localhost"), None));
+        assert!(!secure_cookie(Some("[::1]:80"), None));
+        assert!(secure_cookie(Some("localhost:8080"), Some("https")));
+        assert!(secure_cookie(
+            Some("abc.execute-api.us-east-1.amazonaws.com"),
+            None
+        ));
+        assert!(secure_cookie(None, None));
+    }
+
+    #[test]
+    fn queue_messages_refuse_bad_tokens() {
+        let m = QueueMessage {
+            token: Token::from_random([1; 16]),
+            at: 5,
+        };
+        let s = serde_json::to_string(&m).unwrap_or_default();
+        assert_eq!(s, format!(r#"{{"token":"{}","at":5}}"#, m.token));
+        assert_eq!(serde_json::from_str::<QueueMessage>(&s).ok(), Some(m));
+        assert!(serde_json::from_str::<QueueMessage>(r#"{"token":"nope","at":5}"#).is_err());
+    }
+}
