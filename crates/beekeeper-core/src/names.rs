@@ -30,3 +30,41 @@ pub const TAG_PROFILE: &str = "beekeeper:profile";
 pub fn resource_name(profile: &str, part: &str) -> String {
     format!("beekeeper-{profile}-{part}")
 }
+
+/// Environment of the Lambdas, set by the deployer.
+pub mod env {
+    pub const QUEUE_URL: &str = "BEEKEEPER_QUEUE_URL";
+    pub const TOKENS_TABLE: &str = "BEEKEEPER_TOKENS_TABLE";
+    pub const CONFIG_TABLE: &str = "BEEKEEPER_CONFIG_TABLE";
+    pub const CONSUMER_FUNCTION: &str = "BEEKEEPER_CONSUMER_FUNCTION";
+}
+
+/// The admitted-tokens table: one item per admitted visitor.
+pub mod tokens {
+    /// Partition key (S): the token.
+    pub const KEY: &str = "token";
+    /// N, epoch seconds.
+    pub const ADMITTED_AT: &str = "admitted_at";
+    /// N, epoch seconds: the token is valid while now < expires_at.
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// S: the destination with the token appended, what `/polling` answers.
+    pub const ORIGIN: &str = "origin";
+    /// N, epoch seconds: DynamoDB's TTL attribute. It outlives `expires_at`
+    /// by the queue lifetime, so a visitor coming back with an expired
+    /// admission is recognised (and queues again) for as long as the
+    /// cookie lives.
+    pub const TTL: &str = "ttl";
+}
+
+/// The room config table: one item.
+pub mod config {
+    pub const KEY: &str = "id";
+    pub const ID: &str = "room";
+    pub const ENABLED: &str = "enabled";
+    pub const RATE_LIMIT: &str = "rate_limit";
+    pub const RATE_CURRENT: &str = "rate_current";
+    pub const DESTINATION: &str = "destination";
+    pub const NAME: &str = "name";
+    pub const SESSION_SECS: &str = "session_secs";
+    pub const QUEUE_SECS: &str = "queue_secs";
+}

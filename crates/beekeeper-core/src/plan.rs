@@ -47,3 +47,26 @@ mod tests {
         }
     }
 }
+
+/// What the trigger tells one consumer: admit `quota` visitors, paced over
+/// `[start_ms, end_ms)` (epoch milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsumerOrder {
+    pub quota: u32,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// The orders for one minute starting at `start_ms` (the scheduled time of
+/// the trigger's event). Consumers stop one second before the next minute,
+/// so two minutes' consumers never overlap.
+pub fn orders(rate: u32, start_ms: u64) -> Vec<ConsumerOrder> {
+    fan_out(rate, CONSUMER_CAPACITY)
+        .into_iter()
+        .map(|quota| ConsumerOrder {
+            quota,
+            start_ms,
+            end_ms: start_ms + 59_000,
+        })
+        .collect()
+}

@@ -82,7 +82,7 @@ async fn tick_once(store: &Store, cfg: &RoomConfig, pacers: &mut [Pacer], elapse
     let mut left = got;
     for (p, want) in pacers.iter_mut().zip(wants) {
         let n = want.min(left);
-        p.record(n);
+        p.record(elapsed, n);
         left -= n;
     }
     got

@@ -1,0 +1,79 @@
+//! The beekeeper waiting room on AWS: what the four Lambdas do.
+//!
+//! Every decision comes from `beekeeper-core`; this crate only moves data
+//! between SQS, DynamoDB and Lambda. Each Lambda's `main.rs` builds the
+//! clients once and hands its events to the handlers here, which tests call
+//! directly against a local AWS emulator.
+
+pub mod consumer;
+pub mod producer;
+pub mod room;
+pub mod trigger;
+
+pub use beekeeper_core::plan::ConsumerOrder;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use beekeeper_core::names::env;
+
+/// Where a Lambda finds its resources (from its environment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    pub queue_url: String,
+    pub tokens_table: String,
+    pub config_table: String,
+    /// Only the trigger needs it.
+    pub consumer_function: Option<String>,
+}
+
+impl Env {
+    pub fn from_env() -> Result<Env, AwsError> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| AwsError::Env(name));
+        Ok(Env {
+            queue_url: var(env::QUEUE_URL)?,
+            tokens_table: var(env::TOKENS_TABLE)?,
+            config_table: var(env::CONFIG_TABLE)?,
+            consumer_function: std::env::var(env::CONSUMER_FUNCTION).ok(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("environment variable {0} is not set (the deployer sets it)")]
+    Env(&'static str),
+    #[error("failed to {what}: {detail}")]
+    Sdk { what: String, detail: String },
+    #[error("room config item is invalid: {0}")]
+    BadConfig(String),
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+}
+
+impl AwsError {
+    /// Wraps an SDK error with what was being done, keeping its whole chain.
+    pub fn sdk<E: std::error::Error>(what: impl Into<String>, e: E) -> AwsError {
+        AwsError::Sdk {
+            what: what.into(),
+            detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = AwsError> = std::result::Result<T, E>;
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The SDK configuration every Lambda builds once at start: region,
+/// credentials and endpoint overrides (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_LAMBDA`...) from the standard environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
+}

@@ -1,0 +1,244 @@
+//! The producer Lambda: `GET /beekeeper` through API Gateway's Lambda proxy.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body;
+use aws_sdk_sqs::types::QueueAttributeName;
+use beekeeper_core::entry::{self, QueueMessage, Reply, Standing, Step};
+use beekeeper_core::{RoomConfig, Token};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::Mutex;
+
+use crate::{now_ms, room, AwsError, Env, Result};
+
+/// How long the room config and the queue depth are trusted in a
+/// container: `off`/`on`/`set-rate` reach the producer within this, and the
+/// producer never makes a config or depth call per arrival.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A value refreshed at most once per `ttl`.
+pub struct Cached<T> {
+    ttl: Duration,
+    slot: Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> Cached<T> {
+    pub fn new(ttl: Duration) -> Cached<T> {
+        Cached {
+            ttl,
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// The cached value, or a fresh one from `load` when stale. A failed
+    /// refresh keeps serving the stale value if there is one.
+    pub async fn get<F: Future<Output = Result<T>>>(
+        &self,
+        load: impl FnOnce() -> F,
+    ) -> Result<(T, bool)> {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, v)) = slot.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok((v.clone(), false));
+            }
+        }
+        match load().await {
+            Ok(v) => {
+                *slot = Some((Instant::now(), v.clone()));
+                Ok((v, true))
+            }
+            Err(e) => match slot.as_ref() {
+                Some((_, v)) => {
+                    tracing::warn!("serving a stale value: {e}");
+                    Ok((v.clone(), false))
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
+pub struct Producer {
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    env: Env,
+    config: Cached<RoomConfig>,
+    depth: Cached<u64>,
+    /// Arrivals enqueued by this container since the depth was read.
+    since_depth: AtomicU64,
+}
+
+impl Producer {
+    pub fn new(sdk: &aws_config::SdkConfig, env: Env) -> Producer {
+        Producer {
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            env,
+            config: Cached::new(CACHE_TTL),
+            depth: Cached::new(CACHE_TTL),
+            since_depth: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn handle(&self, req: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+        let cfg = match self
+            .config
+            .get(|| room::load_config(&self.ddb, &self.env.config_table))
+            .await
+        {
+            Ok((cfg, _)) => cfg,
+            Err(e) => {
+                tracing::error!("{e}");
+                return respond(Reply::busy());
+            }
+        };
+        let headers = Headers(&req.headers, &req.multi_value_headers);
+        let request = entry::Request {
+            json: headers
+                .all("accept")
+                .any(|a| a.contains("application/json")),
+            secure: entry::secure_cookie(
+                headers.all("host").next(),
+                headers.all("x-forwarded-proto").next(),
+            ),
+        };
+        let cookie = headers.all("cookie").find_map(Token::from_cookie_header);
+        let standing = match cookie {
+            None => Standing::Unknown,
+            Some(token) => match room::admission(&self.ddb, &self.env.tokens_table, &token).await {
+                Ok(Some(a)) => Standing::Admitted(a),
+                // No admission: in line (or a forged token, which only
+                // keeps its owner in the room). Its position is unknown here.
+                Ok(None) => Standing::Queued(None),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    Standing::Queued(None)
+                }
+            },
+        };
+        if let Step::Reply(reply) = entry::decide(&cfg, cookie, standing, now_ms() / 1000, request)
+        {
+            return respond(reply);
+        }
+        match self.enqueue().await {
+            Ok((token, position)) => respond(entry::arrived(&cfg, &token, position, request)),
+            Err(e) => {
+                tracing::error!("{e}");
+                respond(Reply::busy())
+            }
+        }
+    }
+
+    /// Queues a new token (awaited: no cookie for a token that is not
+    /// queued) and estimates its position.
+    async fn enqueue(&self) -> Result<(Token, u64)> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| AwsError::Random(e.to_string()))?;
+        let token = Token::from_random(bytes);
+        let body = serde_json::to_string(&QueueMessage {
+            token,
+            at: now_ms(),
+        })
+        .map_err(|e| AwsError::sdk("encode a queue message", e))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.env.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("enqueue an arrival", e))?;
+        // A fresh depth already counts this arrival; a cached one is
+        // topped up with this container's arrivals since it was read.
+        let depth = self
+            .depth
+            .get(|| queue_depth(&self.sqs, &self.env.queue_url))
+            .await;
+        let position = match depth {
+            Ok((depth, true)) => {
+                self.since_depth.store(0, Ordering::Relaxed);
+                depth.max(1)
+            }
+            Ok((depth, false)) => depth + self.since_depth.fetch_add(1, Ordering::Relaxed) + 1,
+            Err(e) => {
+                tracing::warn!("{e}");
+                1
+            }
+        };
+        Ok((token, position))
+    }
+}
+
+/// Visible plus in-flight messages: everybody still in line.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("read the queue depth", e))?;
+    let attrs = out.attributes();
+    let get = |k: &QueueAttributeName| {
+        attrs
+            .and_then(|a| a.get(k))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(get(&QueueAttributeName::ApproximateNumberOfMessages)
+        + get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+}
+
+/// Header lookup over API Gateway's single- and multi-value header maps
+/// (names are case-insensitive in both).
+struct Headers<'a>(&'a HeaderMap, &'a HeaderMap);
+
+impl<'a> Headers<'a> {
+    fn all(&self, name: &'static str) -> impl Iterator<Item = &'a str> + 'a {
+        let (single, multi) = (self.0, self.1);
+        multi
+            .get_all(name)
+            .iter()
+            .chain(if multi.contains_key(name) {
+                None
+            } else {
+                single.get(name)
+            })
+            .filter_map(|v| v.to_str().ok())
+    }
+}
+
+/// The core's reply as an API Gateway proxy response.
+pub fn respond(reply: Reply) -> ApiGatewayProxyResponse {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: HeaderName, value: Option<String>| {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, v);
+        }
+    };
+    set(http::header::LOCATION, reply.location);
+    set(http::header::SET_COOKIE, reply.set_cookie);
+    set(
+        http::header::RETRY_AFTER,
+        reply.retry_after.map(|s| s.to_string()),
+    );
+    set(http::header::CACHE_CONTROL, Some("no-store".into()));
+    let body = match (reply.json, reply.status) {
+        (Some(json), _) => {
+            set(http::header::CONTENT_TYPE, Some("application/json".into()));
+            Some(Body::Text(json))
+        }
+        (None, 503) => Some(Body::Text(
+            "the waiting room is busy, retry in a few seconds\n".into(),
+        )),
+        (None, _) => None,
+    };
+    let mut r = ApiGatewayProxyResponse::default();
+    r.status_code = i64::from(reply.status);
+    r.headers = headers;
+    r.body = body;
+    r
+}

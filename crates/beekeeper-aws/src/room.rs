@@ -1,0 +1,160 @@
+//! The room config item and admission records in DynamoDB.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use beekeeper_core::answer::Admission;
+use beekeeper_core::names::{config as c, tokens as t};
+use beekeeper_core::{RoomConfig, Token};
+
+use crate::{AwsError, Result};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_n(item: &Item, key: &str) -> Option<u64> {
+    item.get(key)?.as_n().ok()?.parse().ok()
+}
+
+fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key)?.as_s().ok().map(String::as_str)
+}
+
+pub fn config_item(cfg: &RoomConfig) -> Item {
+    HashMap::from([
+        (c::KEY.to_string(), AttributeValue::S(c::ID.to_string())),
+        (c::ENABLED.to_string(), AttributeValue::Bool(cfg.enabled)),
+        (c::RATE_LIMIT.to_string(), n(cfg.rate_limit.into())),
+        (c::RATE_CURRENT.to_string(), n(cfg.rate_current.into())),
+        (
+            c::DESTINATION.to_string(),
+            AttributeValue::S(cfg.destination.clone()),
+        ),
+        (c::NAME.to_string(), AttributeValue::S(cfg.name.clone())),
+        (c::SESSION_SECS.to_string(), n(cfg.session_secs)),
+        (c::QUEUE_SECS.to_string(), n(cfg.queue_secs)),
+    ])
+}
+
+/// Reads the config item back. The destination is validated again: it
+/// goes into answers and into the admitted items as is, so a hand-edited
+/// item must not smuggle anything else in.
+pub fn config_from_item(item: &Item) -> Result<RoomConfig> {
+    let missing =
+        |k: &str| AwsError::BadConfig(format!("attribute {k} is missing or has the wrong type"));
+    let rate = |k: &str| {
+        get_n(item, k)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| missing(k))
+    };
+    let destination = get_s(item, c::DESTINATION).ok_or_else(|| missing(c::DESTINATION))?;
+    let destination = beekeeper_core::profile::validate_destination(destination)
+        .map_err(|e| AwsError::BadConfig(e.to_string()))?;
+    Ok(RoomConfig {
+        enabled: item
+            .get(c::ENABLED)
+            .and_then(|v| v.as_bool().ok().copied())
+            .ok_or_else(|| missing(c::ENABLED))?,
+        rate_limit: rate(c::RATE_LIMIT)?,
+        rate_current: rate(c::RATE_CURRENT)?,
+        destination,
+        name: get_s(item, c::NAME)
+            .ok_or_else(|| missing(c::NAME))?
+            .to_string(),
+        session_secs: get_n(item, c::SESSION_SECS).ok_or_else(|| missing(c::SESSION_SECS))?,
+        queue_secs: get_n(item, c::QUEUE_SECS).ok_or_else(|| missing(c::QUEUE_SECS))?,
+    })
+}
+
+pub async fn load_config(ddb: &Client, table: &str) -> Result<RoomConfig> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key(c::KEY, AttributeValue::S(c::ID.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk(format!("read the room config from {table}"), e))?;
+    let item = out
+        .item()
+        .ok_or_else(|| AwsError::BadConfig(format!("no room config item in {table}")))?;
+    config_from_item(item)
+}
+
+pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<()> {
+    ddb.put_item()
+        .table_name(table)
+        .set_item(Some(config_item(cfg)))
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk(format!("write the room config to {table}"), e))?;
+    Ok(())
+}
+
+/// The admitted item for `token` (the consumer writes it).
+pub fn admission_item(cfg: &RoomConfig, token: &Token, now_secs: u64) -> Item {
+    let expires_at = now_secs + cfg.session_secs;
+    HashMap::from([
+        (t::KEY.to_string(), AttributeValue::S(token.to_string())),
+        (t::ADMITTED_AT.to_string(), n(now_secs)),
+        (t::EXPIRES_AT.to_string(), n(expires_at)),
+        (
+            t::ORIGIN.to_string(),
+            AttributeValue::S(cfg.destination_for(token)),
+        ),
+        (t::TTL.to_string(), n(expires_at + cfg.queue_secs)),
+    ])
+}
+
+pub fn admission_from_item(item: &Item) -> Option<Admission> {
+    Some(Admission {
+        admitted_at: get_n(item, t::ADMITTED_AT)?,
+        expires_at: get_n(item, t::EXPIRES_AT)?,
+    })
+}
+
+/// The token's admission record, if it has one.
+pub async fn admission(ddb: &Client, table: &str, token: &Token) -> Result<Option<Admission>> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key(t::KEY, AttributeValue::S(token.to_string()))
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk(format!("read a token from {table}"), e))?;
+    Ok(out.item().and_then(admission_from_item))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_bad_items_are_refused() {
+        let cfg = RoomConfig {
+            enabled: false,
+            rate_limit: 500,
+            rate_current: 250,
+            destination: "https://shop.example/sale".into(),
+            name: "Sale".into(),
+            session_secs: 1800,
+            queue_secs: 43200,
+        };
+        assert_eq!(config_from_item(&config_item(&cfg)).ok(), Some(cfg.clone()));
+        let mut bad = config_item(&cfg);
+        bad.insert(
+            c::DESTINATION.into(),
+            AttributeValue::S("javascript:alert(1)".into()),
+        );
+        assert!(config_from_item(&bad).is_err());
+        let mut bad = config_item(&cfg);
+        bad.insert(c::RATE_LIMIT.into(), AttributeValue::S("500".into()));
+        assert!(
+            matches!(config_from_item(&bad), Err(AwsError::BadConfig(m)) if m.contains("rate_limit"))
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The trigger Lambda: every minute, plan this minute's consumers and
+//! start them.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use beekeeper_core::names::RATE_MAX;
+use beekeeper_core::plan::{orders, ConsumerOrder};
+use futures::future::join_all;
+
+use crate::producer::queue_depth;
+use crate::{now_ms, room, AwsError, Env, Result};
+
+pub struct Trigger {
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    lambda: aws_sdk_lambda::Client,
+    env: Env,
+}
+
+/// What one minute's trigger did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub enabled: bool,
+    pub rate: u32,
+    pub orders: Vec<ConsumerOrder>,
+    pub failed_invokes: u32,
+}
+
+impl Trigger {
+    pub fn new(sdk: &aws_config::SdkConfig, env: Env) -> Trigger {
+        Trigger {
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+            env,
+        }
+    }
+
+    /// Handles the scheduled event; the minute starts at the event's time.
+    pub async fn handle(&self, event: &EventBridgeEvent) -> Result<Report> {
+        let start_ms = event
+            .time
+            .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+            .unwrap_or_else(now_ms);
+        self.run_minute(start_ms).await
+    }
+
+    pub async fn run_minute(&self, start_ms: u64) -> Result<Report> {
+        let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
+        let rate = if cfg.enabled {
+            cfg.effective_rate()
+        } else {
+            // Off: whoever is still in line is let through as fast as the
+            // consumers go, so they are released at their next poll.
+            let depth = queue_depth(&self.sqs, &self.env.queue_url).await?;
+            u32::try_from(depth).unwrap_or(u32::MAX).min(RATE_MAX)
+        };
+        let orders = orders(rate, start_ms);
+        let function = self
+            .env
+            .consumer_function
+            .as_deref()
+            .ok_or(AwsError::Env(beekeeper_core::names::env::CONSUMER_FUNCTION))?;
+        let invokes = orders.iter().map(|order| async move {
+            let payload =
+                serde_json::to_vec(order).map_err(|e| AwsError::sdk("encode an order", e))?;
+            self.lambda
+                .invoke()
+                .function_name(function)
+                .invocation_type(InvocationType::Event)
+                .payload(Blob::new(payload))
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk(format!("invoke {function}"), e))
+        });
+        let failed = join_all(invokes)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err())
+            .inspect(|e| tracing::error!("{e}"))
+            .count() as u32;
+        Ok(Report {
+            enabled: cfg.enabled,
+            rate,
+            orders,
+            failed_invokes: failed,
+        })
+    }
+}

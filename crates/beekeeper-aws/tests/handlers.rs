@@ -1,0 +1,333 @@
+//! The Lambda handlers with real events and real SDK calls against moto.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use beekeeper_aws::consumer::Consumer;
+use beekeeper_aws::producer::Producer;
+use beekeeper_aws::trigger::Trigger;
+use beekeeper_aws::{room, ConsumerOrder, Env};
+use beekeeper_core::Token;
+use lambda_runtime::LambdaEvent;
+use support::*;
+
+fn request(cookie: Option<&str>, accept_json: bool) -> ApiGatewayProxyRequest {
+    let event: LambdaEvent<ApiGatewayProxyRequest> = LambdaEvent::new(
+        serde_json::from_str(&fixture("apigw-get-beekeeper.json")).unwrap(),
+        Default::default(),
+    );
+    let mut req = event.payload;
+    if let Some(c) = cookie {
+        req.multi_value_headers
+            .append("cookie", "theme=dark".parse().unwrap());
+        req.multi_value_headers.append("cookie", c.parse().unwrap());
+    }
+    if accept_json {
+        req.multi_value_headers
+            .insert("accept", "application/json".parse().unwrap());
+        req.headers
+            .insert("accept", "application/json".parse().unwrap());
+    }
+    req
+}
+
+fn header<'a>(r: &'a ApiGatewayProxyResponse, name: &str) -> Option<&'a str> {
+    r.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+fn cookie_token(r: &ApiGatewayProxyResponse) -> String {
+    let c = header(r, "set-cookie").unwrap();
+    c.split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("bk_token=")
+        .to_string()
+}
+
+async fn queued_tokens(sdk: &aws_config::SdkConfig, env: &Env) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let out = sqs
+        .receive_message()
+        .queue_url(&env.queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    out.messages()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<beekeeper_core::entry::QueueMessage>(m.body().unwrap())
+                .unwrap()
+                .token
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let producer = Producer::new(&sdk, env.clone());
+
+    let first = producer.handle(&request(None, false)).await;
+    assert_eq!(first.status_code, 302);
+    assert_eq!(header(&first, "location"), Some("room/?p=1&w=1"));
+    let cookie = header(&first, "set-cookie").unwrap();
+    assert!(
+        cookie.ends_with("; Max-Age=43200; Path=/; HttpOnly; SameSite=Lax; Secure"),
+        "{cookie}"
+    );
+    let token = cookie_token(&first);
+    assert_eq!(
+        queued_tokens(&sdk, &env).await,
+        vec![token.clone()],
+        "the cookie's token is the queued one"
+    );
+
+    // Coming back with the cookie (among others): same place, no new message.
+    let again = producer
+        .handle(&request(Some(&format!("bk_token={token}")), false))
+        .await;
+    assert_eq!(again.status_code, 302);
+    assert_eq!(header(&again, "location"), Some("room/"));
+    assert_eq!(header(&again, "set-cookie"), None);
+    assert_eq!(depth(&sdk, &env).await, 1);
+
+    // The JSON variant for apps.
+    let json = producer.handle(&request(None, true)).await;
+    assert_eq!(json.status_code, 200);
+    let Some(Body::Text(body)) = &json.body else {
+        panic!("no body")
+    };
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["position"], 2);
+    assert_eq!(body["token"].as_str().unwrap(), cookie_token(&json));
+
+    // Once admitted, the cookie leads straight to the destination.
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let t = Token::parse(&token).unwrap();
+    ddb.put_item()
+        .table_name(&env.tokens_table)
+        .set_item(Some(room::admission_item(
+            &room_config(60),
+            &t,
+            now_ms() / 1000,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let admitted = producer
+        .handle(&request(Some(&format!("bk_token={token}")), false))
+        .await;
+    assert_eq!(
+        header(&admitted, "location").unwrap(),
+        format!("https://shop.example/sale?bk_token={token}")
+    );
+}
+
+#[tokio::test]
+async fn producer_answers_503_without_a_cookie_when_the_queue_fails() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let mut env = create_room(&sdk, "shop", &room_config(60)).await;
+    env.queue_url = format!("{}/123456789012/beekeeper-shop-missing", moto.url);
+    let r = Producer::new(&sdk, env).handle(&request(None, false)).await;
+    assert_eq!(r.status_code, 503);
+    assert_eq!(header(&r, "retry-after"), Some("5"));
+    assert_eq!(header(&r, "set-cookie"), None);
+}
+
+#[tokio::test]
+async fn producer_sends_everybody_through_when_off_within_the_cache_time() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let producer = Producer::new(&sdk, env.clone());
+    assert_eq!(
+        producer.handle(&request(None, false)).await.status_code,
+        302
+    );
+    let mut off = room_config(60);
+    off.enabled = false;
+    room::save_config(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &env.config_table,
+        &off,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(beekeeper_aws::producer::CACHE_TTL).await;
+    let r = producer.handle(&request(None, false)).await;
+    assert_eq!(header(&r, "location"), Some("https://shop.example/sale"));
+    assert_eq!(header(&r, "set-cookie"), None);
+}
+
+#[tokio::test]
+async fn consumer_meets_its_quota_exactly_with_a_backlog() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    enqueue(&sdk, &env, 150).await;
+    let consumer = Consumer::new(&sdk, env.clone());
+    let start = now_ms();
+    let report = consumer
+        .run(ConsumerOrder {
+            quota: 97,
+            start_ms: start,
+            end_ms: start + 5_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.admitted, 97, "{report:?}");
+    assert_eq!(report.duplicates, 0);
+    assert!(
+        now_ms() - start >= 4_900,
+        "paced over the window, not in a burst"
+    );
+    assert_eq!(consumer.admitted_count().await.unwrap(), 97);
+    assert_eq!(depth(&sdk, &env).await, 150 - 97);
+}
+
+/// A consumer dies after writing its visitors and before deleting their
+/// messages: the next one finds them again, counts none of them twice.
+#[tokio::test]
+async fn a_consumer_killed_between_write_and_delete_loses_and_doubles_nobody() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    enqueue(&sdk, &env, 20).await;
+    let consumer = Consumer::new(&sdk, env.clone());
+    let cfg = room_config(60);
+    let crashed = consumer.receive(8, 0).await.unwrap();
+    assert_eq!(crashed.len(), 8);
+    let written = consumer.write(&cfg, &crashed).await;
+    assert_eq!(written.admitted, 8);
+    // ...crash: no delete. The messages come back when their visibility
+    // times out; make that happen now.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for m in &crashed {
+        sqs.change_message_visibility()
+            .queue_url(&env.queue_url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    let start = now_ms();
+    let report = consumer
+        .run(ConsumerOrder {
+            quota: 12,
+            start_ms: start,
+            end_ms: start + 12_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.admitted, report.duplicates), (12, 8), "{report:?}");
+    assert_eq!(
+        consumer.admitted_count().await.unwrap(),
+        20,
+        "everybody admitted exactly once"
+    );
+    assert_eq!(depth(&sdk, &env).await, 0, "nobody left in line");
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_the_visitor_in_line() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let tokens = enqueue(&sdk, &env, 5).await;
+    let broken = Env {
+        tokens_table: "beekeeper-shop-gone".into(),
+        ..env.clone()
+    };
+    let consumer = Consumer::new(&sdk, broken).with_visibility(1);
+    let start = now_ms();
+    let report = consumer
+        .run(ConsumerOrder {
+            quota: 5,
+            start_ms: start,
+            end_ms: start + 1_500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.admitted, 0);
+    assert!(report.left >= 1, "{report:?}");
+    assert_eq!(
+        depth(&sdk, &env).await,
+        5,
+        "every message still in the queue"
+    );
+    // A working consumer admits them all once they are visible again.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let good = Consumer::new(&sdk, env.clone());
+    let start = now_ms();
+    let report = good
+        .run(ConsumerOrder {
+            quota: 5,
+            start_ms: start,
+            end_ms: start + 1_500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.admitted, 5);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    for t in tokens {
+        let a = room::admission(&ddb, &env.tokens_table, &Token::parse(&t).unwrap())
+            .await
+            .unwrap();
+        assert!(a.is_some(), "{t} admitted");
+    }
+}
+
+#[tokio::test]
+async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    // No consumer function exists in the emulator: every invoke fails and
+    // is reported, and the plan is still exact.
+    let env = create_room(&sdk, "shop", &room_config(2_500)).await;
+    let event: LambdaEvent<EventBridgeEvent> = LambdaEvent::new(
+        serde_json::from_str(&fixture("eventbridge-scheduled.json")).unwrap(),
+        Default::default(),
+    );
+    let report = Trigger::new(&sdk, env.clone())
+        .handle(&event.payload)
+        .await
+        .unwrap();
+    assert_eq!(report.rate, 2_500);
+    assert_eq!(
+        report.orders.iter().map(|o| o.quota).collect::<Vec<_>>(),
+        vec![834, 833, 833]
+    );
+    let start = 1_795_363_200_000; // 2026-11-22T16:00:00Z
+    assert!(report
+        .orders
+        .iter()
+        .all(|o| o.start_ms == start && o.end_ms == start + 59_000));
+    assert_eq!(report.failed_invokes, 3);
+
+    // Off: the plan drains whoever is still in line, at once.
+    let mut off = room_config(2_500);
+    off.enabled = false;
+    room::save_config(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &env.config_table,
+        &off,
+    )
+    .await
+    .unwrap();
+    enqueue(&sdk, &env, 42).await;
+    let report = Trigger::new(&sdk, env)
+        .handle(&event.payload)
+        .await
+        .unwrap();
+    assert_eq!((report.enabled, report.rate), (false, 42));
+}

@@ -1,0 +1,215 @@
+//! A moto server of the test's own on 127.0.0.1 (nextest runs each test in
+//! its own process, so every test starts from an empty emulator), and the
+//! resources of one room created in it the way the deployer lays them out.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use beekeeper_aws::Env;
+use beekeeper_core::names::{config, resource_name, tokens};
+use beekeeper_core::RoomConfig;
+
+/// Where scripts/aws-tools installed moto, airspeed and cargo-lambda.
+pub fn tools_bin() -> PathBuf {
+    let dir = std::env::var_os("BEEKEEPER_TOOLS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/beekeeper/tools/bin")
+        });
+    assert!(
+        dir.join("moto_server").exists(),
+        "moto is not installed: run scripts/aws-tools ({})",
+        dir.display()
+    );
+    dir
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(tools_bin().join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto { child, url }
+    }
+
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn room_config(rate: u32) -> RoomConfig {
+    RoomConfig {
+        enabled: true,
+        rate_limit: rate,
+        rate_current: rate,
+        destination: "https://shop.example/sale".into(),
+        name: "Test Sale".into(),
+        session_secs: 1800,
+        queue_secs: 43200,
+    }
+}
+
+async fn table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Queue (with its dead-letter queue), tokens table and config table.
+pub async fn create_room(sdk: &aws_config::SdkConfig, profile: &str, cfg: &RoomConfig) -> Env {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let tokens_table = resource_name(profile, "tokens");
+    let config_table = resource_name(profile, "config");
+    table(&ddb, &tokens_table, tokens::KEY).await;
+    table(&ddb, &config_table, config::KEY).await;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(resource_name(profile, "dlq"))
+        .send()
+        .await
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(dlq.queue_url().unwrap())
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let queue = sqs
+        .create_queue()
+        .queue_name(resource_name(profile, "queue"))
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}"#),
+        )
+        .send()
+        .await
+        .unwrap();
+    beekeeper_aws::room::save_config(&ddb, &config_table, cfg)
+        .await
+        .unwrap();
+    Env {
+        queue_url: queue.queue_url().unwrap().to_string(),
+        tokens_table,
+        config_table,
+        consumer_function: Some(resource_name(profile, "consumer")),
+    }
+}
+
+/// Puts `n` visitors in line directly (10 per batch call).
+pub async fn enqueue(sdk: &aws_config::SdkConfig, env: &Env, n: usize) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut tokens = Vec::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        let entries = chunk.iter().map(|&i| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            bytes[8] = 0xbe;
+            let token = beekeeper_core::Token::from_random(bytes);
+            tokens.push(token.to_string());
+            let body = serde_json::to_string(&beekeeper_core::entry::QueueMessage { token, at: 0 })
+                .unwrap();
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .unwrap()
+        });
+        sqs.send_message_batch()
+            .queue_url(&env.queue_url)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    tokens
+}
+
+pub async fn depth(sdk: &aws_config::SdkConfig, env: &Env) -> u64 {
+    beekeeper_aws::producer::queue_depth(&aws_sdk_sqs::Client::new(sdk), &env.queue_url)
+        .await
+        .unwrap()
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
