@@ -77,3 +77,13 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// The API Gateway mapping templates, as the deployer uploads them.
+pub mod templates {
+    pub const POLLING_REQUEST: &str = include_str!("../templates/polling-request.vtl");
+    pub const POLLING_RESPONSE: &str = include_str!("../templates/polling-response.vtl");
+    pub const CLIENT_CHECK_REQUEST: &str = include_str!("../templates/client-check-request.vtl");
+    pub const CLIENT_CHECK_RESPONSE: &str = include_str!("../templates/client-check-response.vtl");
+    /// Stage variable naming the tokens table, read by the request templates.
+    pub const STAGE_VARIABLE_TOKENS_TABLE: &str = "tokensTable";
+}

@@ -158,6 +158,11 @@ pub fn validate_region(s: &str) -> Result<(), ProfileError> {
 }
 
 /// Returns the URL as it will be stored (normalised by the URL parser).
+///
+/// The stored form goes verbatim into JSON answers (the API Gateway
+/// template cannot escape it), so it never holds a character JSON would
+/// need escaped: the parser percent-encodes quotes and drops control
+/// characters, and a backslash left in a query is refused.
 pub fn validate_destination(s: &str) -> Result<String, ProfileError> {
     let err = || ProfileError::Destination(s.to_string());
     let url = url::Url::parse(s.trim()).map_err(|_| err())?;
@@ -165,7 +170,11 @@ pub fn validate_destination(s: &str) -> Result<String, ProfileError> {
     if !matches!(url.scheme(), "http" | "https") || !host_ok || url.fragment().is_some() {
         return Err(err());
     }
-    Ok(url.to_string())
+    let url = url.to_string();
+    if url.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return Err(err());
+    }
+    Ok(url)
 }
 
 pub fn validate_rate(s: &str) -> Result<u32, ProfileError> {
@@ -252,6 +261,15 @@ mod tests {
             "https://x.y/#frag",
         ] {
             assert!(validate_destination(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stored_destinations_never_need_json_escaping(s in "https?://[a-z]{1,8}\\.example(/[ -~]{0,20})?(\\?[ -~\\u{80}-\\u{10ffff}]{0,20})?") {
+            if let Ok(d) = validate_destination(&s) {
+                proptest::prop_assert_eq!(serde_json::to_string(&d).unwrap_or_default(), format!("\"{d}\""));
+            }
         }
     }
 

@@ -40,18 +40,25 @@ impl Token {
 
     /// Finds the first well-formed `bk_token` cookie in a `Cookie` header
     /// (`a=1; bk_token=...; b=2`). Malformed pairs are skipped, not fatal.
+    /// The API Gateway template `polling-request.vtl` parses the same way.
     pub fn from_cookie_header(header: &str) -> Option<Token> {
         header
             .split(';')
             .filter_map(|pair| pair.split_once('='))
-            .filter(|(name, _)| name.trim() == names::COOKIE)
-            .find_map(|(_, value)| Token::parse(unquote(value.trim())))
+            .filter(|(name, _)| java_trim(name) == names::COOKIE)
+            .find_map(|(_, value)| Token::parse(unquote(java_trim(value))))
     }
 
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever stored.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+}
+
+/// Trims as Java's `String.trim()` does (every char up to U+0020), which is
+/// what the API Gateway template can do.
+fn java_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c <= ' ')
 }
 
 /// A cookie value may be wrapped in one pair of double quotes (RFC 6265).

@@ -1,0 +1,337 @@
+//! The API Gateway mapping templates, rendered by a real Velocity engine
+//! (airspeed) with API Gateway's variables, against moto's DynamoDB: the
+//! request they build is sent as is, and the answer they render must be the
+//! JSON `beekeeper serve` gives for the same state (the core's answers).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use beekeeper_aws::{room, templates};
+use beekeeper_core::answer::{Admission, ClientCheck, Poll};
+use beekeeper_core::Token;
+use serde_json::{json, Value};
+use support::*;
+
+/// One python process renders every case, a JSON line each.
+struct Renderer {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Renderer {
+    fn start() -> Renderer {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vtl/render.py");
+        let mut child = Command::new(tools_bin().join("python"))
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Renderer { child, out }
+    }
+
+    fn render(&mut self, template: &str, params: Value, body: Option<&str>, now_ms: u64) -> String {
+        let req = json!({
+            "template": template,
+            "params": params,
+            "body": body,
+            "requestTimeEpoch": now_ms,
+            "stageVariables": { templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE },
+        });
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{req}").unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        match answer.get("out") {
+            Some(out) => out.as_str().unwrap().to_string(),
+            None => panic!("template failed: {answer} for {params}"),
+        }
+    }
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TABLE: &str = "beekeeper-shop-tokens";
+
+/// Sends a rendered request body to DynamoDB exactly as API Gateway's AWS
+/// integration would (action GetItem, the body untouched).
+async fn get_item(moto: &Moto, body: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(&moto.url)
+        .header("x-amz-target", "DynamoDB_20120810.GetItem")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "DynamoDB refused {body}");
+    resp.text().await.unwrap()
+}
+
+/// The request must be exactly this, with only a well-formed token or "-".
+fn check_request(rendered: &str, key: &str, projection: Value) {
+    let req: Value = serde_json::from_str(rendered.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {rendered}"));
+    let mut expected = projection;
+    expected["TableName"] = json!(TABLE);
+    expected["Key"] = json!({ "token": { "S": key } });
+    assert_eq!(req, expected, "{rendered}");
+}
+
+struct State {
+    cfg: beekeeper_core::RoomConfig,
+    admitted: Token,
+    expired: Token,
+    now_ms: u64,
+}
+
+impl State {
+    async fn create(moto: &Moto) -> State {
+        let sdk = moto.sdk().await;
+        let env = create_room(&sdk, "shop", &room_config(60)).await;
+        assert_eq!(env.tokens_table, TABLE);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let cfg = room_config(60);
+        let now_ms = now_ms();
+        let admitted = Token::from_random([0xa1; 16]);
+        let expired = Token::from_random([0xe2; 16]);
+        for (t, at) in [
+            (admitted, now_ms / 1000 - 10),
+            (expired, now_ms / 1000 - cfg.session_secs),
+        ] {
+            ddb.put_item()
+                .table_name(TABLE)
+                .set_item(Some(room::admission_item(&cfg, &t, at)))
+                .send()
+                .await
+                .unwrap();
+        }
+        State {
+            cfg,
+            admitted,
+            expired,
+            now_ms,
+        }
+    }
+
+    fn admission(&self, t: &Token) -> Option<Admission> {
+        let now = self.now_ms / 1000;
+        if *t == self.admitted {
+            Some(Admission {
+                admitted_at: now - 10,
+                expires_at: now - 10 + self.cfg.session_secs,
+            })
+        } else if *t == self.expired {
+            Some(Admission {
+                admitted_at: now - self.cfg.session_secs,
+                expires_at: now,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Cookie headers, friendly and hostile, plus a deterministic random mix.
+fn cookie_headers(s: &State) -> Vec<String> {
+    let (a, e) = (s.admitted.to_string(), s.expired.to_string());
+    let unknown = "c".repeat(32);
+    let mut v = vec![
+        format!("bk_token={a}"),
+        format!("bk_token={e}"),
+        format!("bk_token={unknown}"),
+        format!("theme=dark; bk_token={a}; lang=en"),
+        format!("bk_token=junk; bk_token={a}"),
+        format!("bk_token={e}; bk_token={a}"),
+        format!("bk_token=\"{a}\""),
+        format!("  bk_token = {a} ;"),
+        format!("\tbk_token={a}"),
+        format!("bk_token={}", a.to_uppercase()),
+        format!("bk_token={a}x"),
+        format!("xbk_token={a}"),
+        format!("bk_token={a}\"}}}},\"TableName\":\"other"),
+        format!("bk_token=\"}}}},\"TableName\":\"other\",\"x\":\"; bk_token={a}"),
+        "bk_token=#set($token = \"zz\")".into(),
+        "bk_token=${stageVariables.tokensTable}".into(),
+        "bk_token=$token".into(),
+        "bk_token={}".into(),
+        "bk_token=\\\"".into(),
+        "bk_token=".into(),
+        "=;=;;=bk_token".into(),
+        ";;;".into(),
+        "bk_token=\u{e9}\u{e9}\u{e9}".into(),
+        format!("bk_token=\u{a0}{a}"),
+        format!("bk_token={}", "f".repeat(5000)),
+    ];
+    // A small deterministic generator mixing cookie syntax and hostile bytes.
+    let parts = [
+        "bk_token",
+        "=",
+        ";",
+        " ",
+        "\"",
+        a.as_str(),
+        e.as_str(),
+        "#",
+        "$",
+        "{",
+        "}",
+        "\\",
+        "x",
+        "bk_token=",
+        "'",
+        "#set(",
+        "0",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        let mut h = String::new();
+        for _ in 0..(seed % 9 + 1) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            h.push_str(parts[(seed % parts.len() as u64) as usize]);
+        }
+        v.push(h);
+    }
+    v
+}
+
+#[tokio::test]
+async fn polling_templates_answer_like_serve_and_never_pass_a_bad_token() {
+    let moto = Moto::start();
+    let state = State::create(&moto).await;
+    let mut r = Renderer::start();
+    let projection = json!({ "ProjectionExpression": "#o,#e", "ExpressionAttributeNames": { "#o": "origin", "#e": "expires_at" } });
+    let mut headers: Vec<Option<String>> = cookie_headers(&state).into_iter().map(Some).collect();
+    headers.push(None);
+    let (mut allowed, mut refused) = (0, 0);
+    for header in headers {
+        let params = match &header {
+            Some(h) => json!({ "header": { "Cookie": h } }),
+            None => json!({ "header": {} }),
+        };
+        let request = r.render(templates::POLLING_REQUEST, params, None, state.now_ms);
+        let chosen = header.as_deref().and_then(Token::from_cookie_header);
+        let key = chosen.map_or("-".to_string(), |t| t.to_string());
+        check_request(&request, &key, projection.clone());
+        let item = get_item(&moto, &request).await;
+        let answer = r.render(
+            templates::POLLING_RESPONSE,
+            json!({}),
+            Some(&item),
+            state.now_ms,
+        );
+        let answer: Value = serde_json::from_str(answer.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
+        // What serve answers for the same cookie and the same state.
+        let serve = match chosen {
+            Some(t) => Poll::new(&state.cfg, &t, state.admission(&t), state.now_ms / 1000),
+            None => Poll::deny(),
+        };
+        assert_eq!(
+            answer,
+            serde_json::to_value(&serve).unwrap(),
+            "cookie {header:?}"
+        );
+        if serve.allow {
+            allowed += 1
+        } else {
+            refused += 1
+        }
+    }
+    assert!(
+        allowed >= 5 && refused >= 100,
+        "both answers exercised: {allowed} allowed, {refused} refused"
+    );
+}
+
+#[tokio::test]
+async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
+    let moto = Moto::start();
+    let state = State::create(&moto).await;
+    let mut r = Renderer::start();
+    let projection = json!({ "ProjectionExpression": "#a,#e", "ExpressionAttributeNames": { "#a": "admitted_at", "#e": "expires_at" } });
+    let (a, e) = (state.admitted.to_string(), state.expired.to_string());
+    let paths = [
+        a.clone(),
+        e.clone(),
+        "d".repeat(32),
+        a.to_uppercase(),
+        format!("{a}0"),
+        a[..31].to_string(),
+        format!("{a}\n"),
+        format!(" {a}"),
+        "-".into(),
+        "".into(),
+        "\"}},\"TableName\":\"other".into(),
+        "#set($token = \"x\")".into(),
+        "$token".into(),
+        "${stageVariables.tokensTable}".into(),
+        "../../etc/passwd".into(),
+        "\u{e9}".repeat(32),
+        "0".repeat(10_000),
+    ];
+    for path in paths {
+        let request = r.render(
+            templates::CLIENT_CHECK_REQUEST,
+            json!({ "path": { "token": path } }),
+            None,
+            state.now_ms,
+        );
+        let chosen = Token::parse(&path);
+        check_request(
+            &request,
+            &chosen.map_or("-".to_string(), |t| t.to_string()),
+            projection.clone(),
+        );
+        let item = get_item(&moto, &request).await;
+        let answer = r.render(
+            templates::CLIENT_CHECK_RESPONSE,
+            json!({}),
+            Some(&item),
+            state.now_ms,
+        );
+        let answer: Value = serde_json::from_str(answer.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
+        let serve = ClientCheck::new(
+            chosen.and_then(|t| state.admission(&t)),
+            state.now_ms / 1000,
+        );
+        assert_eq!(
+            answer,
+            serde_json::to_value(&serve).unwrap(),
+            "path {path:?}"
+        );
+    }
+}
+
+#[test]
+fn the_templates_are_the_files_in_the_repository() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for (file, text) in [
+        ("polling-request.vtl", templates::POLLING_REQUEST),
+        ("polling-response.vtl", templates::POLLING_RESPONSE),
+        ("client-check-request.vtl", templates::CLIENT_CHECK_REQUEST),
+        (
+            "client-check-response.vtl",
+            templates::CLIENT_CHECK_RESPONSE,
+        ),
+    ] {
+        assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap(), text);
+    }
+}
