@@ -11,6 +11,7 @@ pub mod pace;
 pub mod page;
 pub mod plan;
 pub mod profile;
+pub mod throttle;
 pub mod token;
 pub mod wait;
 
