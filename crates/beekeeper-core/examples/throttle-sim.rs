@@ -74,7 +74,9 @@ fn chart(name: &str, limit: u32, minutes: &[Minute]) -> String {
     );
     let _ = write!(
         svg,
-        r##"<text x="{}" y="{}">minutes</text></svg>"##,
+        r##"<text x="{}" y="{}" fill="#2a6fdb" text-anchor="end">latency scale: top = {max_ms} ms</text><text x="{}" y="{}">minutes</text></svg>"##,
+        w - pad,
+        h - 8.0,
         w / 2.0,
         h - 8.0
     );

@@ -522,7 +522,7 @@ mod tests {
             current in 0u32..300_000, limit in 10u32..100_001,
         ) {
             let probes: Vec<Probe> = lat.iter().map(|&(l, ok)| Probe { latency_ms: l, ok }).collect();
-            let s = State { baseline_ms: base, calm, slow, slow_from_ms: 100.0, ..State::default() };
+            let s = State { baseline_ms: base, calm, slow, slow_from_ms: 100.0 };
             let d = decide(&probes, &s, current, limit);
             prop_assert!(d.rate >= RATE_MIN.min(limit) && d.rate <= limit);
         }
