@@ -364,3 +364,77 @@ fn hostile_input_gets_a_4xx_or_a_normal_answer() {
     assert_eq!(raw(&room.base, &get("/healthz", "")), 200);
     assert_eq!(room.count("SELECT count(*) FROM admitted"), 0);
 }
+
+/// An origin whose answers the test switches: healthy, failing, healthy.
+async fn switchable_origin() -> (String, std::sync::Arc<std::sync::atomic::AtomicU16>) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let status = std::sync::Arc::new(AtomicU16::new(200));
+    let s = status.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let s = s.clone();
+            async move { axum::http::StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/health"), status)
+}
+
+/// The throttle in `serve`, with the room's minute shortened to 1.2 s:
+/// it cuts the rate when the origin fails, raises it back when it recovers,
+/// and `set-rate` takes over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttle_protects_a_failing_origin_and_yields_to_set_rate() {
+    use std::sync::atomic::Ordering;
+    let (probe_url, status) = switchable_origin().await;
+    let room = Room::with_profile(
+        &format!(
+            "name = \"Sale\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = 500\n\
+             dynamic_throttle = true\nprobe_url = \"{probe_url}\"\n"
+        ),
+        1_200,
+    );
+    let status_json = || -> serde_json::Value {
+        serde_json::from_slice(&room.cli(&["status", "shop", "--json"]).stdout).unwrap()
+    };
+    let wait_for = |what: &str, secs: u64, f: &dyn Fn(&serde_json::Value) -> bool| {
+        let ok = wait_until(Duration::from_secs(secs), || f(&status_json()));
+        assert!(ok, "{what}: {}", status_json());
+    };
+    wait_for("a first decision", 10, &|s| {
+        s["throttle"]["lastVerdict"].is_string()
+    });
+    assert_eq!(status_json()["rateCurrent"], 500);
+
+    status.store(503, Ordering::Relaxed);
+    wait_for("a cut", 10, &|s| s["rateCurrent"].as_u64().unwrap() < 500);
+    assert_eq!(status_json()["throttle"]["lastVerdict"], "failing");
+    let text = String::from_utf8(room.cli(&["status", "shop"]).stdout).unwrap();
+    assert!(
+        text.contains("throttle:              on, last minute Failing"),
+        "{text}"
+    );
+
+    status.store(200, Ordering::Relaxed);
+    let cut = status_json()["rateCurrent"].as_u64().unwrap();
+    wait_for("a recovery", 30, &|s| {
+        s["rateCurrent"].as_u64().unwrap() > cut
+    });
+
+    assert!(room.cli(&["set-rate", "shop", "100"]).status.success());
+    let s = status_json();
+    assert_eq!(
+        (s["rateLimit"].as_u64(), s["rateCurrent"].as_u64()),
+        (Some(100), Some(100))
+    );
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            status_json()["rateCurrent"].as_u64().unwrap() <= 100,
+            "never above the limit"
+        );
+    }
+}

@@ -62,6 +62,22 @@ impl Room {
         room
     }
 
+    /// Writes `profile_toml` (the body of `[profiles.shop]`) as the profiles
+    /// file and starts serving it.
+    pub fn with_profile(profile_toml: &str, minute_ms: u64) -> Room {
+        let mut room = Room {
+            dir: tempfile::tempdir().unwrap(),
+            profile: "shop".into(),
+            base: String::new(),
+            child: None,
+            minute_ms,
+            demo: false,
+        };
+        std::fs::write(room.config(), format!("[profiles.shop]\n{profile_toml}")).unwrap();
+        room.serve();
+        room
+    }
+
     /// Starts `beekeeper serve --demo` (no profile needed).
     pub fn demo() -> Room {
         let mut room = Room {

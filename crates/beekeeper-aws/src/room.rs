@@ -25,7 +25,7 @@ fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
 }
 
 pub fn config_item(cfg: &RoomConfig) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (c::KEY.to_string(), AttributeValue::S(c::ID.to_string())),
         (c::ENABLED.to_string(), AttributeValue::Bool(cfg.enabled)),
         (c::RATE_LIMIT.to_string(), n(cfg.rate_limit.into())),
@@ -37,7 +37,15 @@ pub fn config_item(cfg: &RoomConfig) -> Item {
         (c::NAME.to_string(), AttributeValue::S(cfg.name.clone())),
         (c::SESSION_SECS.to_string(), n(cfg.session_secs)),
         (c::QUEUE_SECS.to_string(), n(cfg.queue_secs)),
-    ])
+        (
+            c::DYNAMIC_THROTTLE.to_string(),
+            AttributeValue::Bool(cfg.dynamic_throttle),
+        ),
+    ]);
+    if let Some(url) = &cfg.probe_url {
+        item.insert(c::PROBE_URL.to_string(), AttributeValue::S(url.clone()));
+    }
+    item
 }
 
 /// Reads the config item back. The destination is validated again: it
@@ -67,6 +75,16 @@ pub fn config_from_item(item: &Item) -> Result<RoomConfig> {
             .to_string(),
         session_secs: get_n(item, c::SESSION_SECS).ok_or_else(|| missing(c::SESSION_SECS))?,
         queue_secs: get_n(item, c::QUEUE_SECS).ok_or_else(|| missing(c::QUEUE_SECS))?,
+        dynamic_throttle: item
+            .get(c::DYNAMIC_THROTTLE)
+            .and_then(|v| v.as_bool().ok().copied())
+            .unwrap_or(false),
+        probe_url: get_s(item, c::PROBE_URL)
+            .map(|u| {
+                beekeeper_core::profile::validate_destination(u)
+                    .map_err(|e| AwsError::BadConfig(e.to_string()))
+            })
+            .transpose()?,
     })
 }
 
@@ -143,6 +161,8 @@ mod tests {
             name: "Sale".into(),
             session_secs: 1800,
             queue_secs: 43200,
+            dynamic_throttle: false,
+            probe_url: None,
         };
         assert_eq!(config_from_item(&config_item(&cfg)).ok(), Some(cfg.clone()));
         let mut bad = config_item(&cfg);

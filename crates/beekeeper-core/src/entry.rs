@@ -170,6 +170,8 @@ mod tests {
             name: "Sale".into(),
             session_secs: 60,
             queue_secs: 3600,
+            dynamic_throttle: false,
+            probe_url: None,
         }
     }
 

@@ -67,4 +67,10 @@ pub mod config {
     pub const NAME: &str = "name";
     pub const SESSION_SECS: &str = "session_secs";
     pub const QUEUE_SECS: &str = "queue_secs";
+    pub const DYNAMIC_THROTTLE: &str = "dynamic_throttle";
+    pub const PROBE_URL: &str = "probe_url";
+    /// A second item: the throttle's memory and its last decision (S, JSON).
+    pub const THROTTLE_ID: &str = "throttle";
+    pub const THROTTLE_STATE: &str = "state";
+    pub const THROTTLE_LAST: &str = "last";
 }

@@ -65,6 +65,8 @@ pub enum ProfileError {
     Session,
     #[error("queue lifetime must be between 1 and 336 hours")]
     QueueHours,
+    #[error("probe_url {0:?} is not an absolute http(s) URL")]
+    ProbeUrl(String),
 }
 
 /// One waiting room as the user configured it (a table in the profiles file).
@@ -87,6 +89,9 @@ pub struct Profile {
     /// How long a place in line (the cookie, the queued message) lives.
     #[serde(default = "default_queue_hours")]
     pub queue_hours: u32,
+    /// What the throttle probes (default: the destination).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_url: Option<String>,
 }
 
 fn default_session() -> u32 {
@@ -110,6 +115,9 @@ impl Profile {
         if !(1..=336).contains(&self.queue_hours) {
             return Err(ProfileError::QueueHours);
         }
+        if let Some(url) = &self.probe_url {
+            validate_destination(url).map_err(|_| ProfileError::ProbeUrl(url.clone()))?;
+        }
         Ok(())
     }
 
@@ -123,6 +131,8 @@ impl Profile {
             name: self.name.clone(),
             session_secs: u64::from(self.session_minutes) * 60,
             queue_secs: u64::from(self.queue_hours) * 3600,
+            dynamic_throttle: self.dynamic_throttle,
+            probe_url: self.probe_url.clone(),
         }
     }
 }
@@ -197,6 +207,12 @@ pub struct RoomConfig {
     pub name: String,
     pub session_secs: u64,
     pub queue_secs: u64,
+    /// Whether the throttle runs.
+    #[serde(default)]
+    pub dynamic_throttle: bool,
+    /// What the throttle probes; the destination when absent.
+    #[serde(default)]
+    pub probe_url: Option<String>,
 }
 
 impl RoomConfig {
@@ -204,6 +220,11 @@ impl RoomConfig {
     pub fn effective_rate(&self) -> u32 {
         self.rate_current
             .clamp(RATE_MIN.min(self.rate_limit), self.rate_limit)
+    }
+
+    /// The URL the throttle probes.
+    pub fn probe_target(&self) -> &str {
+        self.probe_url.as_deref().unwrap_or(&self.destination)
     }
 
     /// Where an admitted visitor is sent: the destination with the token appended.
@@ -292,6 +313,7 @@ mod tests {
             dynamic_throttle: false,
             session_minutes: 30,
             queue_hours: 12,
+            probe_url: None,
         }
         .room_config();
         let t = crate::Token::from_random([0; 16]);

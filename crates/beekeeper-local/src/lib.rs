@@ -8,6 +8,7 @@ mod admission;
 mod assets;
 mod server;
 pub mod store;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -71,6 +71,11 @@ pub(crate) fn start(
     tokio::spawn(watch_config(store.clone(), tx, version));
     tokio::spawn(admission::run(store.clone(), rx.clone(), cfg.minute));
     tokio::spawn(sweep(store.clone(), rx.clone()));
+    tokio::spawn(crate::throttle::run(
+        cfg.data_dir.clone(),
+        rx.clone(),
+        cfg.minute,
+    ));
     let app = Arc::new(App {
         index: beekeeper_core::page::render(assets::INDEX_TEMPLATE, &initial.name),
         store,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use beekeeper_core::answer::Admission;
-use beekeeper_core::{RoomConfig, Token};
+use beekeeper_core::{throttle, RoomConfig, Token};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
@@ -77,6 +77,11 @@ CREATE TABLE IF NOT EXISTS room (
     config TEXT NOT NULL,
     version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS throttle (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    last TEXT NOT NULL
+);
 ";
 
 /// Room config access for `off`, `on`, `set-rate` and `status` from another
@@ -122,6 +127,51 @@ impl Control {
 
     pub fn stats(&self, now_ms: u64) -> Result<Stats> {
         stats(&self.conn, now_ms)
+    }
+
+    /// The throttle's memory and its last decision, if it ran.
+    pub fn throttle(&self) -> Result<(throttle::State, Option<throttle::Decision>)> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT state, last FROM throttle WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match row {
+            Some((state, last)) => Ok((
+                serde_json::from_str(&state)?,
+                Some(serde_json::from_str(&last)?),
+            )),
+            None => Ok((throttle::State::default(), None)),
+        }
+    }
+
+    /// Applies the throttle's decision, made from `seen` (the config it read
+    /// before probing). If `set-rate` changed the rates meanwhile, the user
+    /// wins: only the throttle's memory is kept, the rate is left alone.
+    pub fn apply_throttle(
+        &mut self,
+        seen: &RoomConfig,
+        d: &throttle::Decision,
+    ) -> Result<RoomConfig> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut cfg = read_config(&tx)?.ok_or_else(|| StoreError::NoRoom(PathBuf::new()))?;
+        if cfg.rate_limit == seen.rate_limit
+            && cfg.rate_current == seen.rate_current
+            && cfg.rate_current != d.rate
+        {
+            cfg.rate_current = d.rate.min(cfg.rate_limit);
+            write_config(&tx, &cfg)?;
+        }
+        tx.execute(
+            "INSERT INTO throttle (id, state, last) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET state = excluded.state, last = excluded.last",
+            params![serde_json::to_string(&d.state)?, serde_json::to_string(d)?],
+        )?;
+        tx.commit()?;
+        Ok(cfg)
     }
 }
 
@@ -552,6 +602,8 @@ mod tests {
             name: "Sale".into(),
             session_secs: 60,
             queue_secs: 3600,
+            dynamic_throttle: false,
+            probe_url: None,
         }
     }
 

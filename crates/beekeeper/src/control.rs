@@ -100,6 +100,17 @@ pub fn status(files: &Files, name: &str, json: bool) -> Result<(), CliError> {
     } else {
         0
     };
+    let (_, last) = ctl.throttle()?;
+    let throttle = cfg.dynamic_throttle.then(|| {
+        json!({
+            "probeUrl": cfg.probe_target(),
+            "lastVerdict": last.as_ref().map(|d| d.verdict),
+            "lastMedianMs": last.as_ref().and_then(|d| d.median_ms),
+            "lastFailed": last.as_ref().map(|d| d.failed),
+            "lastProbes": last.as_ref().map(|d| d.probes),
+            "baselineMs": last.as_ref().and_then(|d| d.state.baseline_ms).map(|b| b.round() as u64),
+        })
+    });
     if json {
         println!(
             "{}",
@@ -114,6 +125,7 @@ pub fn status(files: &Files, name: &str, json: bool) -> Result<(), CliError> {
                 "admittedLastMinute": admitted_last_minute,
                 "admittedValid": admitted_total,
                 "waitSecondsForNewArrival": wait,
+                "throttle": throttle,
             })
         );
         return Ok(());
@@ -131,6 +143,18 @@ pub fn status(files: &Files, name: &str, json: bool) -> Result<(), CliError> {
     println!("in line:               {queue_depth}");
     println!("admitted, last minute: {admitted_last_minute}");
     println!("estimated wait now:    {}", human_secs(wait));
+    match (cfg.dynamic_throttle, &last) {
+        (false, _) => println!("throttle:              off"),
+        (true, None) => println!("throttle:              on, probing {} (no decision yet)", cfg.probe_target()),
+        (true, Some(d)) => println!(
+            "throttle:              on, last minute {:?}: median {} ms, {}/{} probes failed, baseline {} ms",
+            d.verdict,
+            d.median_ms.map_or("-".into(), |m| m.to_string()),
+            d.failed,
+            d.probes,
+            d.state.baseline_ms.map_or("-".into(), |b| format!("{b:.0}")),
+        ),
+    }
     Ok(())
 }
 

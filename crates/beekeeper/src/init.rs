@@ -160,6 +160,7 @@ pub fn run(files: &Files, args: InitArgs) -> Result<Created, CliError> {
         dynamic_throttle,
         session_minutes: DEFAULT_SESSION_MINUTES,
         queue_hours: DEFAULT_QUEUE_HOURS,
+        probe_url: None,
     };
     file.profiles.insert(profile_name.clone(), profile.clone());
     files.save_profiles(&file)?;

@@ -22,6 +22,7 @@ fn demo_profile() -> Profile {
         dynamic_throttle: false,
         session_minutes: 30,
         queue_hours: 1,
+        probe_url: None,
     }
 }
 

@@ -92,6 +92,8 @@ pub fn room_config(rate: u32) -> RoomConfig {
         name: "Test Sale".into(),
         session_secs: 1800,
         queue_secs: 43200,
+        dynamic_throttle: false,
+        probe_url: None,
     }
 }
 
