@@ -8,8 +8,10 @@
 pub mod consumer;
 pub mod producer;
 pub mod room;
+pub mod throttle;
 pub mod trigger;
 
+pub use beekeeper_core::names::env::CONFIG_TABLE as CONFIG_TABLE_ENV;
 pub use beekeeper_core::plan::ConsumerOrder;
 
 use std::time::{SystemTime, UNIX_EPOCH};

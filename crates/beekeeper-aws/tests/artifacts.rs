@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-const FUNCTIONS: [&str; 3] = ["producer", "trigger", "consumer"];
+const FUNCTIONS: [&str; 4] = ["producer", "trigger", "consumer", "dynamic-rate-throttle"];
 
 #[test]
 fn each_lambda_is_a_bootstrap_zip_for_provided_al2023() {

@@ -331,3 +331,72 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         .unwrap();
     assert_eq!((report.enabled, report.rate), (false, 42));
 }
+
+/// The throttle Lambda's wiring: probes a local origin, writes the current
+/// rate and its memory to the config table, and yields to set-rate.
+#[tokio::test]
+async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::Arc;
+    let status = Arc::new(AtomicU16::new(200));
+    let s = status.clone();
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let s = s.clone();
+            async move { axum::http::StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}/health", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let mut cfg = room_config(600);
+    cfg.dynamic_throttle = true;
+    cfg.probe_url = Some(origin);
+    let env = create_room(&sdk, "shop", &cfg).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let throttle = beekeeper_aws::throttle::Throttle::new(&sdk, env.config_table.clone())
+        .with_window(std::time::Duration::from_millis(300));
+
+    let first = throttle.run_minute().await.unwrap();
+    let d = first.decision.unwrap();
+    assert_eq!(
+        (d.verdict, d.rate, d.probes),
+        (beekeeper_core::throttle::Verdict::Learning, 600, 6)
+    );
+    status.store(503, Ordering::Relaxed);
+    let cut = throttle.run_minute().await.unwrap();
+    assert_eq!(
+        cut.decision.as_ref().unwrap().verdict,
+        beekeeper_core::throttle::Verdict::Failing
+    );
+    assert!(cut.applied);
+    let now = room::load_config(&ddb, &env.config_table).await.unwrap();
+    assert_eq!((now.rate_limit, now.rate_current), (600, 300));
+
+    // set-rate while the throttle probes: its decision is not applied.
+    let mut user = now.clone();
+    user.rate_limit = 200;
+    user.rate_current = 200;
+    let t2 = beekeeper_aws::throttle::Throttle::new(&sdk, env.config_table.clone())
+        .with_window(std::time::Duration::from_millis(1500));
+    let (report, _) = tokio::join!(t2.run_minute(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        room::save_config(&ddb, &env.config_table, &user)
+            .await
+            .unwrap();
+    });
+    assert!(!report.unwrap().applied, "set-rate wins");
+    let now = room::load_config(&ddb, &env.config_table).await.unwrap();
+    assert_eq!((now.rate_limit, now.rate_current), (200, 200));
+
+    // Off: the throttle does nothing.
+    user.enabled = false;
+    room::save_config(&ddb, &env.config_table, &user)
+        .await
+        .unwrap();
+    assert!(throttle.run_minute().await.unwrap().decision.is_none());
+}
