@@ -95,17 +95,7 @@ impl Producer {
                 return respond(Reply::busy());
             }
         };
-        let headers = Headers(&req.headers, &req.multi_value_headers);
-        let request = entry::Request {
-            json: headers
-                .all("accept")
-                .any(|a| a.contains("application/json")),
-            secure: entry::secure_cookie(
-                headers.all("host").next(),
-                headers.all("x-forwarded-proto").next(),
-            ),
-        };
-        let cookie = headers.all("cookie").find_map(Token::from_cookie_header);
+        let Incoming { request, cookie } = incoming(req);
         let standing = match cookie {
             None => Standing::Unknown,
             Some(token) => match room::admission(&self.ddb, &self.env.tokens_table, &token).await {
@@ -168,6 +158,28 @@ impl Producer {
             }
         };
         Ok((token, position))
+    }
+}
+
+/// What the producer reads from the API Gateway event.
+pub struct Incoming {
+    pub request: entry::Request,
+    pub cookie: Option<Token>,
+}
+
+pub fn incoming(req: &ApiGatewayProxyRequest) -> Incoming {
+    let headers = Headers(&req.headers, &req.multi_value_headers);
+    Incoming {
+        request: entry::Request {
+            json: headers
+                .all("accept")
+                .any(|a| a.contains("application/json")),
+            secure: entry::secure_cookie(
+                headers.all("host").next(),
+                headers.all("x-forwarded-proto").next(),
+            ),
+        },
+        cookie: headers.all("cookie").find_map(Token::from_cookie_header),
     }
 }
 

@@ -1,0 +1,64 @@
+//! Times what the producer Lambda does besides its AWS calls, per request:
+//! decode the API Gateway event, find the cookie, take the core's decision,
+//! build the reply and encode the response. Prints p50/p99 over many runs.
+//!
+//! cargo run --release -p beekeeper-aws --example producer-cost
+
+use std::time::Instant;
+
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use beekeeper_aws::producer::{incoming, respond, Incoming};
+use beekeeper_core::entry::{self, Standing, Step};
+use beekeeper_core::{RoomConfig, Token};
+
+const EVENT: &str = include_str!("../tests/fixtures/apigw-get-beekeeper.json");
+
+fn one(cfg: &RoomConfig, n: u64) -> usize {
+    let req: ApiGatewayProxyRequest = serde_json::from_str(EVENT).unwrap_or_default();
+    let Incoming { request, cookie } = incoming(&req);
+    let reply = match entry::decide(cfg, cookie, Standing::Unknown, 1_795_363_201, request) {
+        Step::Reply(r) => r,
+        Step::Enqueue => {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&n.to_le_bytes());
+            entry::arrived(cfg, &Token::from_random(bytes), n + 1, request)
+        }
+    };
+    serde_json::to_string(&respond(reply))
+        .map(|s| s.len())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let cfg = RoomConfig {
+        enabled: true,
+        rate_limit: 500,
+        rate_current: 500,
+        destination: "https://shop.example/sale".into(),
+        name: "Sale".into(),
+        session_secs: 1800,
+        queue_secs: 43200,
+        dynamic_throttle: false,
+        probe_url: None,
+    };
+    for n in 0..10_000 {
+        std::hint::black_box(one(&cfg, n));
+    }
+    let mut times: Vec<u128> = (0..200_000u64)
+        .map(|n| {
+            let t = Instant::now();
+            std::hint::black_box(one(&cfg, n));
+            t.elapsed().as_nanos()
+        })
+        .collect();
+    times.sort_unstable();
+    let q =
+        |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)] as f64 / 1000.0;
+    println!(
+        "producer handler without AWS calls, {} requests: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        times.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+}
