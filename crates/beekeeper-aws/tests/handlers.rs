@@ -47,6 +47,21 @@ fn cookie_token(r: &ApiGatewayProxyResponse) -> String {
         .to_string()
 }
 
+/// Runs `consumer` with `quota` over a window of `window_ms` starting now.
+async fn run_for(
+    consumer: &Consumer,
+    quota: u32,
+    window_ms: u64,
+) -> beekeeper_aws::consumer::Report {
+    let start = now_ms();
+    let order = ConsumerOrder {
+        quota,
+        start_ms: start,
+        end_ms: start + window_ms,
+    };
+    consumer.run(order).await.unwrap()
+}
+
 async fn queued_tokens(sdk: &aws_config::SdkConfig, env: &Env) -> Vec<String> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let out = sqs
@@ -176,14 +191,7 @@ async fn consumer_meets_its_quota_exactly_with_a_backlog() {
     enqueue(&sdk, &env, 150).await;
     let consumer = Consumer::new(&sdk, env.clone());
     let start = now_ms();
-    let report = consumer
-        .run(ConsumerOrder {
-            quota: 97,
-            start_ms: start,
-            end_ms: start + 5_000,
-        })
-        .await
-        .unwrap();
+    let report = run_for(&consumer, 97, 5_000).await;
     assert_eq!(report.admitted, 97, "{report:?}");
     assert_eq!(report.duplicates, 0);
     assert!(
@@ -220,15 +228,7 @@ async fn a_consumer_killed_between_write_and_delete_loses_and_doubles_nobody() {
             .await
             .unwrap();
     }
-    let start = now_ms();
-    let report = consumer
-        .run(ConsumerOrder {
-            quota: 12,
-            start_ms: start,
-            end_ms: start + 12_000,
-        })
-        .await
-        .unwrap();
+    let report = run_for(&consumer, 12, 12_000).await;
     assert_eq!((report.admitted, report.duplicates), (12, 8), "{report:?}");
     assert_eq!(
         consumer.admitted_count().await.unwrap(),
@@ -249,15 +249,7 @@ async fn a_failed_write_leaves_the_visitor_in_line() {
         ..env.clone()
     };
     let consumer = Consumer::new(&sdk, broken).with_visibility(1);
-    let start = now_ms();
-    let report = consumer
-        .run(ConsumerOrder {
-            quota: 5,
-            start_ms: start,
-            end_ms: start + 1_500,
-        })
-        .await
-        .unwrap();
+    let report = run_for(&consumer, 5, 1_500).await;
     assert_eq!(report.admitted, 0);
     assert!(report.left >= 1, "{report:?}");
     assert_eq!(
@@ -268,15 +260,7 @@ async fn a_failed_write_leaves_the_visitor_in_line() {
     // A working consumer admits them all once they are visible again.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let good = Consumer::new(&sdk, env.clone());
-    let start = now_ms();
-    let report = good
-        .run(ConsumerOrder {
-            quota: 5,
-            start_ms: start,
-            end_ms: start + 1_500,
-        })
-        .await
-        .unwrap();
+    let report = run_for(&good, 5, 1_500).await;
     assert_eq!(report.admitted, 5);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     for t in tokens {
