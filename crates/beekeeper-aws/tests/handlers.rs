@@ -85,9 +85,7 @@ async fn queued_tokens(sdk: &aws_config::SdkConfig, env: &Env) -> Vec<String> {
 
 #[tokio::test]
 async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (_moto, sdk, env) = with_room(&room_config(60)).await;
     let producer = Producer::new(&sdk, env.clone());
 
     let first = producer.handle(&request(None, false)).await;
@@ -148,9 +146,7 @@ async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
 
 #[tokio::test]
 async fn producer_answers_503_without_a_cookie_when_the_queue_fails() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let mut env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (moto, sdk, mut env) = with_room(&room_config(60)).await;
     env.queue_url = format!("{}/123456789012/beekeeper-shop-missing", moto.url);
     let r = Producer::new(&sdk, env).handle(&request(None, false)).await;
     assert_eq!(r.status_code, 503);
@@ -160,9 +156,7 @@ async fn producer_answers_503_without_a_cookie_when_the_queue_fails() {
 
 #[tokio::test]
 async fn producer_sends_everybody_through_when_off_within_the_cache_time() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (_moto, sdk, env) = with_room(&room_config(60)).await;
     let producer = Producer::new(&sdk, env.clone());
     assert_eq!(
         producer.handle(&request(None, false)).await.status_code,
@@ -185,9 +179,7 @@ async fn producer_sends_everybody_through_when_off_within_the_cache_time() {
 
 #[tokio::test]
 async fn consumer_meets_its_quota_exactly_with_a_backlog() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (_moto, sdk, env) = with_room(&room_config(60)).await;
     enqueue(&sdk, &env, 150).await;
     let consumer = Consumer::new(&sdk, env.clone());
     let start = now_ms();
@@ -206,9 +198,7 @@ async fn consumer_meets_its_quota_exactly_with_a_backlog() {
 /// messages: the next one finds them again, counts none of them twice.
 #[tokio::test]
 async fn a_consumer_killed_between_write_and_delete_loses_and_doubles_nobody() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (_moto, sdk, env) = with_room(&room_config(60)).await;
     enqueue(&sdk, &env, 20).await;
     let consumer = Consumer::new(&sdk, env.clone());
     let cfg = room_config(60);
@@ -240,9 +230,7 @@ async fn a_consumer_killed_between_write_and_delete_loses_and_doubles_nobody() {
 
 #[tokio::test]
 async fn a_failed_write_leaves_the_visitor_in_line() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let env = create_room(&sdk, "shop", &room_config(60)).await;
+    let (_moto, sdk, env) = with_room(&room_config(60)).await;
     let tokens = enqueue(&sdk, &env, 5).await;
     let broken = Env {
         tokens_table: "beekeeper-shop-gone".into(),

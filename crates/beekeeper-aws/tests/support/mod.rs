@@ -165,6 +165,14 @@ pub async fn create_room(sdk: &aws_config::SdkConfig, profile: &str, cfg: &RoomC
     }
 }
 
+/// A fresh emulator holding one room (profile "shop") with `cfg`.
+pub async fn with_room(cfg: &RoomConfig) -> (Moto, aws_config::SdkConfig, Env) {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let env = create_room(&sdk, "shop", cfg).await;
+    (moto, sdk, env)
+}
+
 /// Puts `n` visitors in line directly (10 per batch call).
 pub async fn enqueue(sdk: &aws_config::SdkConfig, env: &Env, n: usize) -> Vec<String> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
