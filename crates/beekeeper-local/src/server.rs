@@ -22,8 +22,8 @@ struct App {
     store: Store,
     config: watch::Receiver<RoomConfig>,
     demo: bool,
-    /// The room page with the room name filled in.
-    index: String,
+    /// The room page with the room name filled in (cheap to clone).
+    index: axum::body::Bytes,
 }
 
 type Shared = State<Arc<App>>;
@@ -77,7 +77,7 @@ pub(crate) fn start(
         cfg.minute,
     ));
     let app = Arc::new(App {
-        index: beekeeper_core::page::render(assets::INDEX_TEMPLATE, &initial.name),
+        index: beekeeper_core::page::render(assets::INDEX_TEMPLATE, &initial.name).into(),
         store,
         config: rx,
         demo: cfg.demo,
