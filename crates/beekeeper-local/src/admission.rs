@@ -5,6 +5,7 @@
 //! consumers of one minute share one loop that ticks 600 times a minute and
 //! admits, in one transaction per tick, what their pacers allow.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use beekeeper_core::plan::{fan_out, CONSUMER_CAPACITY};
@@ -18,7 +19,7 @@ use crate::store::Store;
 /// Ticks per minute; the pacers' catch-up horizon (1/120) spans five ticks.
 const TICKS: u32 = 600;
 
-pub(crate) async fn run(store: Store, config: watch::Receiver<RoomConfig>, minute: Duration) {
+pub(crate) async fn run(store: Store, config: watch::Receiver<Arc<RoomConfig>>, minute: Duration) {
     let minute_ms = minute.as_millis() as u64;
     let tick = minute / TICKS;
     let mut start = Instant::now();

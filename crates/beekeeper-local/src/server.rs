@@ -20,7 +20,7 @@ use crate::{admission, assets, now_ms, LocalError, ServeConfig};
 
 struct App {
     store: Store,
-    config: watch::Receiver<RoomConfig>,
+    config: watch::Receiver<Arc<RoomConfig>>,
     demo: bool,
     /// The room page with the room name filled in (cheap to clone).
     index: axum::body::Bytes,
@@ -67,7 +67,7 @@ pub(crate) fn start(
     cfg: ServeConfig,
 ) -> Result<Serving, LocalError> {
     let (initial, version) = store.config()?;
-    let (tx, rx) = watch::channel(initial.clone());
+    let (tx, rx) = watch::channel(Arc::new(initial.clone()));
     tokio::spawn(watch_config(store.clone(), tx, version));
     tokio::spawn(admission::run(store.clone(), rx.clone(), cfg.minute));
     tokio::spawn(sweep(store.clone(), rx.clone()));
@@ -102,7 +102,7 @@ pub(crate) fn start(
 
 /// `off`, `on` and `set-rate` from another process land in the database;
 /// the server notices within a quarter of a second.
-async fn watch_config(store: Store, tx: watch::Sender<RoomConfig>, mut version: u64) {
+async fn watch_config(store: Store, tx: watch::Sender<Arc<RoomConfig>>, mut version: u64) {
     let mut every = tokio::time::interval(Duration::from_millis(250));
     loop {
         every.tick().await;
@@ -115,7 +115,7 @@ async fn watch_config(store: Store, tx: watch::Sender<RoomConfig>, mut version: 
                         "room config changed"
                     );
                     version = v;
-                    let _ = tx.send(cfg);
+                    let _ = tx.send(Arc::new(cfg));
                 }
                 Err(e) => tracing::warn!("cannot read the room config: {e}"),
             },
@@ -125,7 +125,7 @@ async fn watch_config(store: Store, tx: watch::Sender<RoomConfig>, mut version: 
     }
 }
 
-async fn sweep(store: Store, config: watch::Receiver<RoomConfig>) {
+async fn sweep(store: Store, config: watch::Receiver<Arc<RoomConfig>>) {
     let mut every = tokio::time::interval(Duration::from_secs(30));
     loop {
         every.tick().await;

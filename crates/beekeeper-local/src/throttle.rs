@@ -3,6 +3,7 @@
 //! (the server picks it up like any config change).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use beekeeper_core::throttle::decide;
@@ -12,7 +13,11 @@ use tokio::sync::watch;
 
 use crate::store::Control;
 
-pub(crate) async fn run(data_dir: PathBuf, config: watch::Receiver<RoomConfig>, minute: Duration) {
+pub(crate) async fn run(
+    data_dir: PathBuf,
+    config: watch::Receiver<Arc<RoomConfig>>,
+    minute: Duration,
+) {
     let prober = Prober::new();
     let mut control = match Control::open(&data_dir) {
         Ok(c) => c,

@@ -1,0 +1,33 @@
+//! beekeeper's benchmarks. Each one prints a report; figures are ratios
+//! against a baseline measured in the same run, because these machines are
+//! shared and noisy.
+//!
+//! cargo run --release -p bench -- serve     # needs wrk (Debian: apt-get install wrk)
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "beekeeper's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// `serve` throughput: arrivals and polls per second next to a hello-world server
+    Serve(serve::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.bench {
+        Bench::Serve(args) => serve::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
