@@ -126,8 +126,10 @@ pub fn decide(probes: &[Probe], state: &State, current: u32, limit: u32) -> Deci
     let Some(med) = med else {
         return decision(current, s, Verdict::Learning);
     };
-    let m = f64::from(med);
-    let Some(base) = s.baseline_ms else {
+    // Probes are timed in whole milliseconds: a sub-millisecond answer is
+    // 0 ms, and a 0 ms baseline would make every ratio meaningless.
+    let m = f64::from(med).max(1.0);
+    let Some(base) = s.baseline_ms.map(|b| b.max(1.0)) else {
         s.baseline_ms = Some(m);
         return decision(current, s, Verdict::Learning);
     };
@@ -420,6 +422,24 @@ mod tests {
             .rate,
             RATE_MIN
         );
+    }
+
+    #[test]
+    fn a_sub_millisecond_destination_is_healthy_and_recovers() {
+        let learned = decide(&[ok(0); 6], &State::default(), 100, 1000);
+        let h1 = decide(&[ok(0); 6], &learned.state, 100, 1000);
+        let h2 = decide(&[ok(0); 6], &h1.state, 100, 1000);
+        assert_eq!(
+            (h1.verdict, h2.verdict, h2.rate),
+            (Verdict::Healthy, Verdict::Healthy, 110)
+        );
+        // An old state with a 0 ms baseline is read as 1 ms.
+        let zero = State {
+            baseline_ms: Some(0.0),
+            calm: 1,
+            ..State::default()
+        };
+        assert_eq!(decide(&[ok(0); 6], &zero, 100, 1000).rate, 110);
     }
 
     #[test]
