@@ -6,9 +6,14 @@
 //! got its cookie survives `kill -9` (and a power cut), while a burst of
 //! arrivals costs one fsync per group rather than one per visitor.
 //!
-//! Reads (polls, client checks, positions) use a small pool of read
-//! connections; WAL lets them run beside the writer.
+//! Reads (polls, client checks) use a small pool of read connections; WAL
+//! lets them run beside the writer. Who is in line at which place is also
+//! kept in memory ([`Line`]), maintained by the writer and rebuilt from the
+//! table at start: the queue table needs no index on the random tokens, so
+//! a commit only appends to it (an index on random keys dirtied one page
+//! per arrival and halved the arrival rate).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -62,7 +67,7 @@ fn connect(path: &Path) -> Result<Connection> {
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    token TEXT NOT NULL UNIQUE,
+    token TEXT NOT NULL,
     enqueued_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS admitted (
@@ -241,8 +246,51 @@ struct Inner {
     writer: Mutex<mpsc::Sender<Cmd>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicU64,
+    line: Arc<Line>,
+}
+
+/// The line in memory: the mirror of the queue table, changed by the writer
+/// only after its transaction committed.
+struct Line {
     /// Lowest sequence number still queued (for position estimates).
-    head: Arc<AtomicU64>,
+    head: AtomicU64,
+    seqs: std::sync::RwLock<HashMap<Token, u64>>,
+}
+
+impl Line {
+    fn load(conn: &Connection) -> Result<Line> {
+        let mut seqs = HashMap::new();
+        let mut st = conn.prepare("SELECT seq, token FROM queue")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (seq, token) = row?;
+            if let Some(t) = Token::parse(&token) {
+                seqs.insert(t, seq as u64);
+            }
+        }
+        Ok(Line {
+            head: AtomicU64::new(queue_head(conn)?),
+            seqs: std::sync::RwLock::new(seqs),
+        })
+    }
+
+    fn seq(&self, token: &Token) -> Option<u64> {
+        self.seqs.read().ok()?.get(token).copied()
+    }
+
+    fn add(&self, entries: impl IntoIterator<Item = (Token, u64)>) {
+        if let Ok(mut m) = self.seqs.write() {
+            m.extend(entries);
+        }
+    }
+
+    fn remove<'a>(&self, tokens: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut m) = self.seqs.write() {
+            for t in tokens.into_iter().filter_map(Token::parse) {
+                m.remove(&t);
+            }
+        }
+    }
 }
 
 /// Where a token stands.
@@ -274,22 +322,22 @@ impl Store {
         };
         write_config(&tx, &cfg)?;
         tx.commit()?;
-        let head = Arc::new(AtomicU64::new(queue_head(&conn)?));
+        let line = Arc::new(Line::load(&conn)?);
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<_>>()?;
         let (tx, rx) = mpsc::channel();
-        let writer_head = head.clone();
+        let writer_line = line.clone();
         std::thread::Builder::new()
             .name("beekeeper-store".into())
-            .spawn(move || writer_loop(conn, rx, &writer_head))
+            .spawn(move || writer_loop(conn, rx, &writer_line))
             .map_err(|_| StoreError::WriterGone)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer: Mutex::new(tx),
                 readers,
                 next_reader: AtomicU64::new(0),
-                head,
+                line,
             }),
         })
     }
@@ -370,30 +418,31 @@ impl Store {
 
     /// Where `token` stands now.
     pub fn standing(&self, token: &Token) -> Result<Standing> {
-        self.read(|c| {
-            let admitted = c
-                .prepare_cached("SELECT admitted_ms, expires_at FROM admitted WHERE token = ?1")?
-                .query_row([token.as_str()], |r| {
-                    Ok(Admission {
-                        admitted_at: r.get::<_, i64>(0)? as u64 / 1000,
-                        expires_at: r.get::<_, i64>(1)? as u64,
+        // The line first: a visitor leaves it only after their admission
+        // committed, so looking there first never misses one in between.
+        let queued = self.inner.line.seq(token);
+        let admitted = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT admitted_ms, expires_at FROM admitted WHERE token = ?1")?
+                    .query_row([token.as_str()], |r| {
+                        Ok(Admission {
+                            admitted_at: r.get::<_, i64>(0)? as u64 / 1000,
+                            expires_at: r.get::<_, i64>(1)? as u64,
+                        })
                     })
-                })
-                .optional()?;
-            if let Some(a) = admitted {
-                return Ok(Standing::Admitted(a));
-            }
-            let seq = c
-                .prepare_cached("SELECT seq FROM queue WHERE token = ?1")?
-                .query_row([token.as_str()], |r| r.get::<_, i64>(0))
-                .optional()?;
-            Ok(seq.map_or(Standing::Unknown, |s| Standing::Queued(s as u64)))
+                    .optional()?,
+            )
+        })?;
+        Ok(match (admitted, queued) {
+            (Some(a), _) => Standing::Admitted(a),
+            (None, Some(seq)) => Standing::Queued(seq),
+            (None, None) => Standing::Unknown,
         })
     }
 
     /// 1-based place in line of the visitor with sequence number `seq`.
     pub fn position(&self, seq: u64) -> u64 {
-        seq.saturating_sub(self.inner.head.load(Ordering::Relaxed)) + 1
+        seq.saturating_sub(self.inner.line.head.load(Ordering::Relaxed)) + 1
     }
 
     pub fn config(&self) -> Result<(RoomConfig, u64)> {
@@ -434,7 +483,7 @@ fn queue_head(conn: &Connection) -> Result<u64> {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, head: &AtomicU64) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, line: &Line) {
     let mut pending = Vec::with_capacity(GROUP_MAX);
     while let Ok(first) = rx.recv() {
         pending.push(first);
@@ -447,14 +496,14 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Cmd>, head: &AtomicU64) 
         let (arrivals, others): (Vec<Cmd>, Vec<Cmd>) = pending
             .drain(..)
             .partition(|c| matches!(c, Cmd::Enqueue { .. }));
-        enqueue_group(&mut conn, arrivals);
+        enqueue_group(&mut conn, arrivals, line);
         for cmd in others {
-            run_one(&mut conn, cmd, head);
+            run_one(&mut conn, cmd, line);
         }
     }
 }
 
-fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>) {
+fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>, line: &Line) {
     if arrivals.is_empty() {
         return;
     }
@@ -476,6 +525,15 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>) {
     })();
     match result {
         Ok(seqs) => {
+            line.add(
+                arrivals
+                    .iter()
+                    .zip(&seqs)
+                    .filter_map(|(cmd, &seq)| match cmd {
+                        Cmd::Enqueue { token, .. } => Some((*token, seq)),
+                        _ => None,
+                    }),
+            );
             for (cmd, seq) in arrivals.into_iter().zip(seqs) {
                 if let Cmd::Enqueue { ack, .. } = cmd {
                     let _ = ack.send(Ok(seq));
@@ -493,12 +551,14 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>) {
     }
 }
 
-/// Runs one command; the line's head is updated before the caller hears
-/// back, so a position read after an admission is never stale.
-fn run_one(conn: &mut Connection, cmd: Cmd, head: &AtomicU64) {
-    let update_head = |conn: &Connection| {
+/// Runs one command; the line in memory is updated after the commit and
+/// before the caller hears back, so a position or standing read after an
+/// admission is never stale.
+fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
+    let settle = |conn: &Connection, removed: &[String]| {
+        line.remove(removed.iter().map(String::as_str));
         if let Ok(h) = queue_head(conn) {
-            head.store(h, Ordering::Relaxed);
+            line.head.store(h, Ordering::Relaxed);
         }
     };
     match cmd {
@@ -510,8 +570,10 @@ fn run_one(conn: &mut Connection, cmd: Cmd, head: &AtomicU64) {
             ack,
         } => {
             let r = admit(conn, max, now_ms, expires_at);
-            update_head(conn);
-            let _ = ack.send(r);
+            if let Ok((_, removed)) = &r {
+                settle(conn, removed);
+            }
+            let _ = ack.send(r.map(|(n, _)| n));
         }
         Cmd::Release {
             token,
@@ -519,8 +581,13 @@ fn run_one(conn: &mut Connection, cmd: Cmd, head: &AtomicU64) {
             expires_at,
             ack,
         } => {
-            let r = release(conn, &token, now_ms, expires_at);
-            update_head(conn);
+            let r = match line.seq(&token) {
+                Some(seq) => release(conn, seq, &token, now_ms, expires_at),
+                None => Ok(false),
+            };
+            if let Ok(true) = r {
+                settle(conn, &[token.to_string()]);
+            }
             let _ = ack.send(r);
         }
         Cmd::Sweep {
@@ -529,17 +596,25 @@ fn run_one(conn: &mut Connection, cmd: Cmd, head: &AtomicU64) {
             ack,
         } => {
             let r = sweep(conn, now_ms, queue_ms);
-            update_head(conn);
-            let _ = ack.send(r);
+            if let Ok(removed) = &r {
+                settle(conn, removed);
+            }
+            let _ = ack.send(r.map(|_| ()));
         }
     }
 }
 
 /// Head of the line to the admitted table in one transaction: a crash
-/// either keeps both the queue row and no admission, or neither.
-fn admit(conn: &mut Connection, max: u32, now_ms: u64, expires_at: u64) -> Result<u32> {
+/// either keeps both the queue row and no admission, or neither. Returns
+/// how many were admitted and the tokens that left the line.
+fn admit(
+    conn: &mut Connection,
+    max: u32,
+    now_ms: u64,
+    expires_at: u64,
+) -> Result<(u32, Vec<String>)> {
     if max == 0 {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let tx = conn.transaction()?;
     let tokens: Vec<String> = tx
@@ -559,12 +634,21 @@ fn admit(conn: &mut Connection, max: u32, now_ms: u64, expires_at: u64) -> Resul
         }
     }
     tx.commit()?;
-    Ok(admitted)
+    Ok((admitted, tokens))
 }
 
-fn release(conn: &mut Connection, token: &Token, now_ms: u64, expires_at: u64) -> Result<bool> {
+fn release(
+    conn: &mut Connection,
+    seq: u64,
+    token: &Token,
+    now_ms: u64,
+    expires_at: u64,
+) -> Result<bool> {
     let tx = conn.transaction()?;
-    let removed = tx.execute("DELETE FROM queue WHERE token = ?1", [token.as_str()])?;
+    let removed = tx.execute(
+        "DELETE FROM queue WHERE seq = ?1 AND token = ?2",
+        params![seq as i64, token.as_str()],
+    )?;
     if removed > 0 {
         tx.execute(
             "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
@@ -575,18 +659,20 @@ fn release(conn: &mut Connection, token: &Token, now_ms: u64, expires_at: u64) -
     Ok(removed > 0)
 }
 
-fn sweep(conn: &mut Connection, now_ms: u64, queue_ms: u64) -> Result<()> {
+/// Drops expired admissions and expired places in line; returns the tokens
+/// that left the line.
+fn sweep(conn: &mut Connection, now_ms: u64, queue_ms: u64) -> Result<Vec<String>> {
     let tx = conn.transaction()?;
     tx.execute(
         "DELETE FROM admitted WHERE expires_at <= ?1",
         [(now_ms / 1000) as i64],
     )?;
-    tx.execute(
-        "DELETE FROM queue WHERE enqueued_ms < ?1",
-        [now_ms.saturating_sub(queue_ms) as i64],
-    )?;
+    let gone: Vec<String> = tx
+        .prepare("DELETE FROM queue WHERE enqueued_ms < ?1 RETURNING token")?
+        .query_map([now_ms.saturating_sub(queue_ms) as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     tx.commit()?;
-    Ok(())
+    Ok(gone)
 }
 
 #[cfg(test)]
