@@ -164,13 +164,7 @@ async fn producer_sends_everybody_through_when_off_within_the_cache_time() {
     );
     let mut off = room_config(60);
     off.enabled = false;
-    room::save_config(
-        &aws_sdk_dynamodb::Client::new(&sdk),
-        &env.config_table,
-        &off,
-    )
-    .await
-    .unwrap();
+    save_config(&sdk, &env, &off).await;
     tokio::time::sleep(beekeeper_aws::producer::CACHE_TTL).await;
     let r = producer.handle(&request(None, false)).await;
     assert_eq!(header(&r, "location"), Some("https://shop.example/sale"));
@@ -289,13 +283,7 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
     // Off: the plan drains whoever is still in line, at once.
     let mut off = room_config(2_500);
     off.enabled = false;
-    room::save_config(
-        &aws_sdk_dynamodb::Client::new(&sdk),
-        &env.config_table,
-        &off,
-    )
-    .await
-    .unwrap();
+    save_config(&sdk, &env, &off).await;
     enqueue(&sdk, &env, 42).await;
     let report = Trigger::new(&sdk, env)
         .handle(&event.payload)
@@ -357,9 +345,7 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
         .with_window(std::time::Duration::from_millis(1500));
     let (report, _) = tokio::join!(t2.run_minute(), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        room::save_config(&ddb, &env.config_table, &user)
-            .await
-            .unwrap();
+        save_config(&sdk, &env, &user).await;
     });
     assert!(!report.unwrap().applied, "set-rate wins");
     let now = room::load_config(&ddb, &env.config_table).await.unwrap();
@@ -367,8 +353,6 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
 
     // Off: the throttle does nothing.
     user.enabled = false;
-    room::save_config(&ddb, &env.config_table, &user)
-        .await
-        .unwrap();
+    save_config(&sdk, &env, &user).await;
     assert!(throttle.run_minute().await.unwrap().decision.is_none());
 }

@@ -173,6 +173,14 @@ pub async fn with_room(cfg: &RoomConfig) -> (Moto, aws_config::SdkConfig, Env) {
     (moto, sdk, env)
 }
 
+/// Writes the room config item, as `off`, `on` and `set-rate` do.
+pub async fn save_config(sdk: &aws_config::SdkConfig, env: &Env, cfg: &RoomConfig) {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    beekeeper_aws::room::save_config(&ddb, &env.config_table, cfg)
+        .await
+        .unwrap();
+}
+
 /// Puts `n` visitors in line directly (10 per batch call).
 pub async fn enqueue(sdk: &aws_config::SdkConfig, env: &Env, n: usize) -> Vec<String> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
