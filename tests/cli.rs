@@ -31,6 +31,8 @@ fn help_is_stable() {
         ("init_help", vec!["init", "--help"]),
         ("serve_help", vec!["serve", "--help"]),
         ("set_rate_help", vec!["set-rate", "--help"]),
+        ("deploy_help", vec!["deploy", "--help"]),
+        ("destroy_help", vec!["destroy", "--help"]),
     ] {
         let out = run(&cfg, &args);
         assert!(out.status.success());
@@ -173,7 +175,7 @@ fn commands_on_unknown_or_unserved_profiles_explain_themselves() {
     let out = run(&cfg, &["status", "shop"]);
     assert_eq!(
         text(&out.stderr).trim(),
-        "error: profile \"shop\" has no room on this machine yet (hint: start it with `beekeeper serve shop`)"
+        "error: profile \"shop\" is neither served on this machine nor deployed (hint: `beekeeper serve shop` or `beekeeper deploy shop`)"
     );
     let out = run(&cfg, &["set-rate", "shop", "5"]);
     assert!(text(&out.stderr).contains("invalid RATE: rate \"5\""));

@@ -2,6 +2,44 @@
 //! (by `serve` at start, by the deployer at upload), so it shows even with
 //! JavaScript off.
 
+/// The page template (`waiting-room-assets/index.html`); its room name slot
+/// is filled by [`render`].
+pub const INDEX_TEMPLATE: &str = include_str!("../../../waiting-room-assets/index.html");
+
+/// The room page's other files: (name, content type, body). `serve` answers
+/// these names only and the deployer uploads exactly these, beside `index.html`.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "room.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../waiting-room-assets/room.css"),
+    ),
+    (
+        "room.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../waiting-room-assets/room.js"),
+    ),
+    (
+        "schedule.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../waiting-room-assets/schedule.js"),
+    ),
+];
+
+/// Content type of the rendered `index.html`.
+pub const INDEX_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// Every file of the room page for `room_name`: (name, content type, body).
+pub fn files(room_name: &str) -> Vec<(&'static str, &'static str, String)> {
+    let mut out = vec![(
+        "index.html",
+        INDEX_CONTENT_TYPE,
+        render(INDEX_TEMPLATE, room_name),
+    )];
+    out.extend(ASSETS.iter().map(|(n, ct, b)| (*n, *ct, (*b).to_string())));
+    out
+}
+
 /// Placeholder in `waiting-room-assets/index.html`.
 pub const ROOM_NAME_SLOT: &str = "{{room_name}}";
 

@@ -77,7 +77,8 @@ pub(crate) fn start(
         cfg.minute,
     ));
     let app = Arc::new(App {
-        index: beekeeper_core::page::render(assets::INDEX_TEMPLATE, &initial.name).into(),
+        index: beekeeper_core::page::render(beekeeper_core::page::INDEX_TEMPLATE, &initial.name)
+            .into(),
         store,
         config: rx,
         demo: cfg.demo,
@@ -238,7 +239,10 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
 async fn room_index(State(app): Shared) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                beekeeper_core::page::INDEX_CONTENT_TYPE,
+            ),
             (header::CACHE_CONTROL, "no-cache"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],

@@ -21,6 +21,14 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// AWS profile for deploy and the room commands [default: the standard credential chain]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub aws_profile: Option<String>,
+
+    /// Send AWS calls to this endpoint (an emulator); AWS_ENDPOINT_URL is honoured too
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
     /// Print results as JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -39,6 +47,10 @@ pub enum Command {
     Init(InitArgs),
     /// Run the waiting room on this machine
     Serve(ServeArgs),
+    /// Create or update the waiting room on your AWS account
+    Deploy(DeployArgs),
+    /// Delete everything a profile's deploy created on AWS
+    Destroy(DestroyArgs),
     /// Send every visitor, new and waiting, straight to the destination
     Off(ProfileArg),
     /// Queue visitors again after `off`
@@ -106,4 +118,31 @@ pub struct ServeArgs {
     /// A demo room with its own demo shop as destination; needs no profile
     #[arg(long, conflicts_with = "profile")]
     pub demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Profile name
+    pub profile: String,
+    /// Print the plan (every resource, policy and setting) and call nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the Lambda zips are (`scripts/build-lambdas --release` writes them)
+    /// [default: $CARGO_TARGET_DIR/lambda, or target/lambda]
+    #[arg(
+        long,
+        env = "BEEKEEPER_ARTIFACTS",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Profile name
+    pub profile: String,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }

@@ -5,6 +5,10 @@ use beekeeper_core::{profile, RoomConfig};
 use beekeeper_local::{Control, Stats};
 use serde_json::json;
 
+use beekeeper_deploy::control::Status as AwsStatus;
+use beekeeper_deploy::Deployed;
+
+use crate::aws::{self, AwsOpts};
 use crate::error::CliError;
 use crate::files::{Files, Served};
 use crate::serve::DEMO_PROFILE;
@@ -48,19 +52,40 @@ fn print_switch(name: &str, cfg: &RoomConfig, json: bool) {
     }
 }
 
-pub fn switch(files: &Files, name: &str, enabled: bool, json: bool) -> Result<(), CliError> {
-    let cfg = control(files, name)?.update(|c| c.enabled = enabled)?;
+pub fn switch(
+    files: &Files,
+    name: &str,
+    enabled: bool,
+    json: bool,
+    opts: &AwsOpts,
+) -> Result<(), CliError> {
+    let cfg = match aws::switch(files, name, enabled, opts)? {
+        Some(cfg) => cfg,
+        None => control(files, name)?.update(|c| c.enabled = enabled)?,
+    };
     print_switch(name, &cfg, json);
     Ok(())
 }
 
-pub fn set_rate(files: &Files, name: &str, rate: &str, json: bool) -> Result<(), CliError> {
+pub fn set_rate(
+    files: &Files,
+    name: &str,
+    rate: &str,
+    json: bool,
+    opts: &AwsOpts,
+) -> Result<(), CliError> {
     let rate = profile::validate_rate(rate).map_err(|e| CliError::InvalidAnswer {
         flag: "RATE",
         reason: e.to_string(),
     })?;
-    let mut ctl = control(files, name)?;
-    // The profile keeps the new rate too, so a restart or a deploy uses it.
+    let cfg = match aws::set_rate(files, name, rate, opts)? {
+        Some(cfg) => cfg,
+        None => control(files, name)?.update(|c| {
+            c.rate_limit = rate;
+            c.rate_current = rate;
+        })?,
+    };
+    // The profile keeps the new rate too, so a restart or a redeploy uses it.
     if name != DEMO_PROFILE {
         let mut file = files.profiles()?;
         if let Some(p) = file.profiles.get_mut(name) {
@@ -68,10 +93,6 @@ pub fn set_rate(files: &Files, name: &str, rate: &str, json: bool) -> Result<(),
         }
         files.save_profiles(&file)?;
     }
-    let cfg = ctl.update(|c| {
-        c.rate_limit = rate;
-        c.rate_current = rate;
-    })?;
     if json {
         println!(
             "{}",
@@ -83,7 +104,57 @@ pub fn set_rate(files: &Files, name: &str, rate: &str, json: bool) -> Result<(),
     Ok(())
 }
 
-pub fn status(files: &Files, name: &str, json: bool) -> Result<(), CliError> {
+fn aws_status(name: &str, d: &Deployed, s: &AwsStatus, json: bool) {
+    let cfg = &s.config;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "profile": name,
+                "backend": "aws",
+                "url": d.url,
+                "clientCheck": d.client_check,
+                "enabled": cfg.enabled,
+                "rateLimit": cfg.rate_limit,
+                "rateCurrent": cfg.effective_rate(),
+                "queueDepth": s.queue_depth,
+                "admittedLastMinute": s.admitted_last_minute,
+                "waitSecondsForNewArrival": s.wait_seconds_for_new_arrival,
+                "dynamicThrottle": cfg.dynamic_throttle,
+            })
+        );
+        return;
+    }
+    println!(
+        "profile:               {name} (on AWS, {} at {})",
+        d.region, d.url
+    );
+    println!(
+        "room:                  {}",
+        if cfg.enabled { "on" } else { "off" }
+    );
+    println!(
+        "rate:                  {} per minute (limit {})",
+        cfg.effective_rate(),
+        cfg.rate_limit
+    );
+    println!("in line:               {}", s.queue_depth);
+    println!("admitted, last minute: {}", s.admitted_last_minute);
+    println!(
+        "estimated wait now:    {}",
+        human_secs(s.wait_seconds_for_new_arrival)
+    );
+    println!(
+        "throttle:              {}",
+        if cfg.dynamic_throttle { "on" } else { "off" }
+    );
+}
+
+pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(), CliError> {
+    if let Some((d, s)) = aws::status(files, name, opts)? {
+        aws_status(name, &d, &s, json);
+        return Ok(());
+    }
     let s = served(files, name)?;
     let ctl = control(files, name)?;
     let cfg = ctl.config()?;

@@ -38,13 +38,17 @@ pub enum CliError {
     #[error("cancelled")]
     Cancelled,
     #[error(
-        "profile {0:?} has no room on this machine yet (hint: start it with `beekeeper serve {0}`)"
+        "profile {0:?} is neither served on this machine nor deployed (hint: `beekeeper serve {0}` or `beekeeper deploy {0}`)"
     )]
     NotServed(String),
     #[error(transparent)]
     Local(#[from] beekeeper_local::LocalError),
     #[error(transparent)]
     Store(#[from] beekeeper_local::StoreError),
+    #[error(transparent)]
+    Deploy(#[from] beekeeper_deploy::DeployError),
+    #[error("destroy needs confirmation (stdin is not a terminal; pass --yes)")]
+    NeedsConfirmation,
     #[error("{0}")]
     Internal(String),
 }

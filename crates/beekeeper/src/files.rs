@@ -26,6 +26,9 @@ pub struct Served {
 pub struct StateFile {
     #[serde(default)]
     pub serve: BTreeMap<String, Served>,
+    /// What each profile's last successful deploy created on AWS.
+    #[serde(default)]
+    pub deploy: BTreeMap<String, beekeeper_deploy::Deployed>,
 }
 
 pub struct Files {

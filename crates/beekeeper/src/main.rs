@@ -1,5 +1,6 @@
 //! The `beekeeper` command.
 
+mod aws;
 mod cli;
 mod control;
 mod error;
@@ -36,6 +37,10 @@ fn main() {
 fn run(cli: Cli) -> Result<(), CliError> {
     let files = Files::locate(cli.config)?;
     let json = cli.json;
+    let opts = aws::AwsOpts {
+        aws_profile: cli.aws_profile,
+        endpoint_url: cli.endpoint_url,
+    };
     match cli.command {
         Command::Init(args) => {
             let created = init::run(&files, args)?;
@@ -59,10 +64,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             .build()
             .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))?
             .block_on(serve::run(&files, args, json)),
-        Command::Off(p) => control::switch(&files, &p.profile, false, json),
-        Command::On(p) => control::switch(&files, &p.profile, true, json),
-        Command::SetRate { profile, rate } => control::set_rate(&files, &profile, &rate, json),
-        Command::Status(p) => control::status(&files, &p.profile, json),
+        Command::Deploy(args) => aws::deploy(&files, args, &opts, json),
+        Command::Destroy(args) => aws::destroy(&files, args, &opts, json),
+        Command::Off(p) => control::switch(&files, &p.profile, false, json, &opts),
+        Command::On(p) => control::switch(&files, &p.profile, true, json, &opts),
+        Command::SetRate { profile, rate } => {
+            control::set_rate(&files, &profile, &rate, json, &opts)
+        }
+        Command::Status(p) => control::status(&files, &p.profile, json, &opts),
         Command::Config { profile } => control::config(&files, profile.as_deref(), json),
     }
 }

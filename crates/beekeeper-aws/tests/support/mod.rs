@@ -1,11 +1,7 @@
 //! A moto server of the test's own on 127.0.0.1 (nextest runs each test in
 //! its own process, so every test starts from an empty emulator), and the
 //! resources of one room created in it the way the deployer lays them out.
-#![allow(dead_code, clippy::unwrap_used)]
-
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -15,73 +11,8 @@ use beekeeper_aws::Env;
 use beekeeper_core::names::{config, resource_name, tokens};
 use beekeeper_core::RoomConfig;
 
-/// Where scripts/aws-tools installed moto, airspeed and cargo-lambda.
-pub fn tools_bin() -> PathBuf {
-    let dir = std::env::var_os("BEEKEEPER_TOOLS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/beekeeper/tools/bin")
-        });
-    assert!(
-        dir.join("moto_server").exists(),
-        "moto is not installed: run scripts/aws-tools ({})",
-        dir.display()
-    );
-    dir
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub struct Moto {
-    child: Child,
-    pub url: String,
-}
-
-impl Moto {
-    pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new(tools_bin().join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto { child, url }
-    }
-
-    pub async fn sdk(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod moto;
+pub use moto::{free_port, tools_bin, Moto};
 
 pub fn room_config(rate: u32) -> RoomConfig {
     RoomConfig {

@@ -1,0 +1,671 @@
+//! The deploy plan: every resource of a profile's room, with its name,
+//! configuration, policy and tags, computed from the profile alone. It is
+//! data: `deploy --dry-run` prints it, `deploy` converges the account to it,
+//! `destroy` deletes what it names, and tests compare the account against it.
+
+use std::collections::BTreeMap;
+
+use beekeeper_aws::templates;
+use beekeeper_core::names::{self, env, resource_name, TAG_PROFILE};
+use beekeeper_core::{page, Profile, RoomConfig};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Stands for the account id in a plan computed without calling AWS.
+pub const ACCOUNT_PLACEHOLDER: &str = "<account>";
+/// The API Gateway stage; URLs are `https://{api}.execute-api.{region}.amazonaws.com/live/...`.
+pub const STAGE: &str = "live";
+/// Days the Lambdas' logs are kept.
+pub const LOG_RETENTION_DAYS: i32 = 14;
+/// Receives before SQS moves a message to the dead-letter queue. A message is
+/// received again only when a consumer died holding it, so this is generous.
+pub const MAX_RECEIVES: u32 = 10;
+/// SQS keeps messages at most 14 days.
+const SQS_MAX_RETENTION_SECS: u64 = 14 * 24 * 3600;
+/// Statement ids of the Lambda permissions the deployer adds.
+pub const SID_SCHEDULE: &str = "beekeeper-schedule";
+pub const SID_API: &str = "beekeeper-api";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plan {
+    pub profile: String,
+    pub region: String,
+    pub account: String,
+    pub tags: BTreeMap<String, String>,
+    /// The room config item written when the config table is created.
+    pub room: RoomConfig,
+    pub roles: Vec<RolePlan>,
+    pub bucket: BucketPlan,
+    pub dead_letter_queue: QueuePlan,
+    pub queue: QueuePlan,
+    pub tables: Vec<TablePlan>,
+    pub functions: Vec<FunctionPlan>,
+    pub api: ApiPlan,
+    pub rules: Vec<RulePlan>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RolePlan {
+    pub name: String,
+    /// The service allowed to assume the role.
+    pub service: String,
+    /// The role's one inline policy (named [`POLICY_NAME`]).
+    pub policy: Value,
+}
+
+/// Name of the inline policy on every role.
+pub const POLICY_NAME: &str = "beekeeper";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BucketPlan {
+    pub name: String,
+    pub objects: Vec<ObjectPlan>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ObjectPlan {
+    pub key: String,
+    pub content_type: String,
+    #[serde(skip)]
+    pub body: String,
+    pub bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueuePlan {
+    pub name: String,
+    /// SQS attributes as the API spells them (names and values).
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TablePlan {
+    pub name: String,
+    /// Partition key (S).
+    pub key: String,
+    /// DynamoDB's TTL attribute, when the table has one.
+    pub ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FunctionPlan {
+    pub name: String,
+    /// The artifact: `{artifacts}/{artifact}/bootstrap.zip`.
+    pub artifact: String,
+    pub role: String,
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
+    pub environment: BTreeMap<String, String>,
+    /// Reserved concurrency, where it protects the account.
+    pub reserved_concurrency: Option<i32>,
+    pub log_group: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiPlan {
+    pub name: String,
+    pub stage: String,
+    pub role: String,
+    pub stage_variables: BTreeMap<String, String>,
+    pub routes: Vec<RoutePlan>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RoutePlan {
+    /// Resource path, from the API's root.
+    pub path: String,
+    pub method: String,
+    pub integration: Integration,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Integration {
+    /// Lambda proxy to the named function.
+    Lambda { function: String },
+    /// An object of the assets bucket: `key`, or the path's `{proxy}`.
+    S3 { bucket: String, key: Option<String> },
+    /// DynamoDB GetItem through mapping templates.
+    DynamoDb {
+        request_template: String,
+        response_template: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RulePlan {
+    pub name: String,
+    pub schedule: String,
+    pub function: String,
+}
+
+/// Which of the room's four Lambdas (and the artifact it comes from).
+pub const PRODUCER: &str = "producer";
+pub const TRIGGER: &str = "trigger";
+pub const CONSUMER: &str = "consumer";
+pub const THROTTLE: &str = "throttle";
+
+impl Plan {
+    /// The plan for `profile` (already validated) named `name`. `account`
+    /// is `None` for a dry run: ARNs then hold [`ACCOUNT_PLACEHOLDER`].
+    pub fn new(name: &str, profile: &Profile, account: Option<&str>) -> Plan {
+        let account = account.unwrap_or(ACCOUNT_PLACEHOLDER).to_string();
+        let region = profile.region.clone();
+        let n = |part: &str| resource_name(name, part);
+        let arn = Arns {
+            region: &region,
+            account: &account,
+        };
+        let bucket = n(&format!("assets-{account}"));
+        let queue = n("queue");
+        let dlq = n("dead-letters");
+        let tokens = n("tokens");
+        let config = n("config");
+        let function = |f: &str| n(f);
+        let log_group = |f: &str| format!("/aws/lambda/{}", function(f));
+        let role = |f: &str| n(&format!("{f}-role"));
+        let room = profile.room_config();
+
+        let logs = |f: &str| {
+            json!({
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": format!("{}:*", arn.of("logs", &format!("log-group:{}", log_group(f)))),
+            })
+        };
+        let read_config = json!({
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem"],
+            "Resource": arn.table(&config),
+        });
+        let policy =
+            |statements: Vec<Value>| json!({ "Version": "2012-10-17", "Statement": statements });
+        let roles = vec![
+            RolePlan {
+                name: role(PRODUCER),
+                service: "lambda.amazonaws.com".into(),
+                policy: policy(vec![
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                        "Resource": arn.of("sqs", &queue),
+                    }),
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem"],
+                        "Resource": [arn.table(&tokens), arn.table(&config)],
+                    }),
+                    logs(PRODUCER),
+                ]),
+            },
+            RolePlan {
+                name: role(TRIGGER),
+                service: "lambda.amazonaws.com".into(),
+                policy: policy(vec![
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["lambda:InvokeFunction"],
+                        "Resource": arn.function(&function(CONSUMER)),
+                    }),
+                    read_config.clone(),
+                    logs(TRIGGER),
+                ]),
+            },
+            RolePlan {
+                name: role(CONSUMER),
+                service: "lambda.amazonaws.com".into(),
+                policy: policy(vec![
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                        "Resource": arn.of("sqs", &queue),
+                    }),
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:PutItem"],
+                        "Resource": arn.table(&tokens),
+                    }),
+                    read_config.clone(),
+                    logs(CONSUMER),
+                ]),
+            },
+            RolePlan {
+                name: role(THROTTLE),
+                service: "lambda.amazonaws.com".into(),
+                policy: policy(vec![
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                        "Resource": arn.table(&config),
+                    }),
+                    logs(THROTTLE),
+                ]),
+            },
+            RolePlan {
+                name: role("api"),
+                service: "apigateway.amazonaws.com".into(),
+                policy: policy(vec![
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem"],
+                        "Resource": arn.table(&tokens),
+                    }),
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject"],
+                        "Resource": format!("arn:aws:s3:::{bucket}/*"),
+                    }),
+                ]),
+            },
+        ];
+
+        let objects = page::files(&profile.name)
+            .into_iter()
+            .map(|(key, content_type, body)| ObjectPlan {
+                key: key.to_string(),
+                content_type: content_type.to_string(),
+                bytes: body.len(),
+                body,
+            })
+            .collect();
+
+        let retention = (u64::from(profile.queue_hours) * 3600).clamp(60, SQS_MAX_RETENTION_SECS);
+        let dead_letter_queue = QueuePlan {
+            name: dlq.clone(),
+            attributes: BTreeMap::from([(
+                "MessageRetentionPeriod".into(),
+                SQS_MAX_RETENTION_SECS.to_string(),
+            )]),
+        };
+        let redrive = json!({
+            "deadLetterTargetArn": arn.of("sqs", &dlq),
+            "maxReceiveCount": MAX_RECEIVES,
+        });
+        let queue_plan = QueuePlan {
+            name: queue.clone(),
+            attributes: BTreeMap::from([
+                ("MessageRetentionPeriod".into(), retention.to_string()),
+                ("RedrivePolicy".into(), redrive.to_string()),
+            ]),
+        };
+
+        let tables = vec![
+            TablePlan {
+                name: tokens.clone(),
+                key: names::tokens::KEY.into(),
+                ttl: Some(names::tokens::TTL.into()),
+            },
+            TablePlan {
+                name: config.clone(),
+                key: names::config::KEY.into(),
+                ttl: None,
+            },
+        ];
+
+        let queue_url = format!("https://sqs.{region}.amazonaws.com/{account}/{queue}");
+        let base_env = BTreeMap::from([
+            (env::QUEUE_URL.to_string(), queue_url),
+            (env::TOKENS_TABLE.to_string(), tokens.clone()),
+            (env::CONFIG_TABLE.to_string(), config.clone()),
+        ]);
+        let lambda = |f: &str, memory_mb, timeout_secs, reserved_concurrency| FunctionPlan {
+            name: function(f),
+            artifact: artifact_name(f).into(),
+            role: role(f),
+            memory_mb,
+            timeout_secs,
+            environment: base_env.clone(),
+            reserved_concurrency,
+            log_group: log_group(f),
+        };
+        let mut trigger = lambda(TRIGGER, 128, 30, Some(1));
+        trigger
+            .environment
+            .insert(env::CONSUMER_FUNCTION.into(), function(CONSUMER));
+        let functions = vec![
+            lambda(PRODUCER, 256, 10, None),
+            trigger,
+            // A consumer works for one minute's window, then finishes its batch.
+            lambda(CONSUMER, 128, 90, None),
+            lambda(THROTTLE, 128, 90, Some(1)),
+        ];
+
+        let api = ApiPlan {
+            name: n("api"),
+            stage: STAGE.into(),
+            role: role("api"),
+            stage_variables: BTreeMap::from([(
+                templates::STAGE_VARIABLE_TOKENS_TABLE.to_string(),
+                tokens.clone(),
+            )]),
+            routes: vec![
+                RoutePlan {
+                    path: names::ROUTE_ENTRY.into(),
+                    method: "GET".into(),
+                    integration: Integration::Lambda {
+                        function: function(PRODUCER),
+                    },
+                },
+                // The producer sends visitors to `room/`, which API Gateway
+                // routes to `/room`: the page itself.
+                RoutePlan {
+                    path: names::ROUTE_ROOM.into(),
+                    method: "GET".into(),
+                    integration: Integration::S3 {
+                        bucket: bucket.clone(),
+                        key: Some("index.html".into()),
+                    },
+                },
+                RoutePlan {
+                    path: format!("{}/{{proxy+}}", names::ROUTE_ROOM),
+                    method: "GET".into(),
+                    integration: Integration::S3 {
+                        bucket: bucket.clone(),
+                        key: None,
+                    },
+                },
+                RoutePlan {
+                    path: names::ROUTE_POLL.into(),
+                    method: "GET".into(),
+                    integration: Integration::DynamoDb {
+                        request_template: templates::POLLING_REQUEST.into(),
+                        response_template: templates::POLLING_RESPONSE.into(),
+                    },
+                },
+                RoutePlan {
+                    path: format!("{}/{{token}}", names::ROUTE_CLIENT_CHECK),
+                    method: "GET".into(),
+                    integration: Integration::DynamoDb {
+                        request_template: templates::CLIENT_CHECK_REQUEST.into(),
+                        response_template: templates::CLIENT_CHECK_RESPONSE.into(),
+                    },
+                },
+            ],
+        };
+
+        let mut rules = vec![RulePlan {
+            name: n("trigger-schedule"),
+            schedule: "rate(1 minute)".into(),
+            function: function(TRIGGER),
+        }];
+        if profile.dynamic_throttle {
+            rules.push(RulePlan {
+                name: n("throttle-schedule"),
+                schedule: "rate(1 minute)".into(),
+                function: function(THROTTLE),
+            });
+        }
+
+        Plan {
+            profile: name.to_string(),
+            region,
+            account,
+            tags: BTreeMap::from([(TAG_PROFILE.to_string(), name.to_string())]),
+            room,
+            roles,
+            bucket: BucketPlan {
+                name: bucket,
+                objects,
+            },
+            dead_letter_queue,
+            queue: queue_plan,
+            tables,
+            functions,
+            api,
+            rules,
+        }
+    }
+
+    pub fn arns(&self) -> Arns<'_> {
+        Arns {
+            region: &self.region,
+            account: &self.account,
+        }
+    }
+
+    pub fn function(&self, which: &str) -> Option<&FunctionPlan> {
+        let name = resource_name(&self.profile, which);
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    pub fn tokens_table(&self) -> &str {
+        &self.tables[0].name
+    }
+
+    pub fn config_table(&self) -> &str {
+        &self.tables[1].name
+    }
+
+    /// Every rule name a profile can have, planned or not (a redeploy with
+    /// the throttle turned off removes its rule; destroy removes both).
+    pub fn all_rule_names(&self) -> [String; 2] {
+        [
+            resource_name(&self.profile, "trigger-schedule"),
+            resource_name(&self.profile, "throttle-schedule"),
+        ]
+    }
+
+    /// The plan as the lines `deploy --dry-run` prints.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        line(format!(
+            "plan for profile {:?} in {} (account {}), every resource tagged {}={}",
+            self.profile, self.region, self.account, TAG_PROFILE, self.profile
+        ));
+        line("iam roles (one inline policy each, no wildcard action):".into());
+        for r in &self.roles {
+            line(format!("  {}  assumed by {}", r.name, r.service));
+            for st in r.policy["Statement"].as_array().into_iter().flatten() {
+                line(format!(
+                    "      allow {}  on {}",
+                    st["Action"], st["Resource"]
+                ));
+            }
+        }
+        line(format!(
+            "s3 bucket {}  private, public access blocked",
+            self.bucket.name
+        ));
+        for o in &self.bucket.objects {
+            line(format!(
+                "  room/{}  {}  {} bytes",
+                o.key, o.content_type, o.bytes
+            ));
+        }
+        for q in [&self.dead_letter_queue, &self.queue] {
+            line(format!("sqs queue {}", q.name));
+            for (k, v) in &q.attributes {
+                line(format!("  {k} = {v}"));
+            }
+        }
+        for t in &self.tables {
+            line(format!(
+                "dynamodb table {}  on-demand, key {} (S){}",
+                t.name,
+                t.key,
+                t.ttl
+                    .as_ref()
+                    .map_or(String::new(), |a| format!(", ttl on {a}"))
+            ));
+        }
+        line(format!(
+            "  room config: {}, {} per minute, destination {}, name {:?}, session {} s",
+            if self.room.enabled { "on" } else { "off" },
+            self.room.rate_limit,
+            self.room.destination,
+            self.room.name,
+            self.room.session_secs
+        ));
+        for f in &self.functions {
+            line(format!(
+                "lambda {}  provided.al2023 x86_64, {} MB, {} s, role {}{}",
+                f.name,
+                f.memory_mb,
+                f.timeout_secs,
+                f.role,
+                f.reserved_concurrency
+                    .map_or(String::new(), |c| format!(", reserved concurrency {c}"))
+            ));
+            line(format!(
+                "  code {}/bootstrap.zip; logs {} kept {} days",
+                f.artifact, f.log_group, LOG_RETENTION_DAYS
+            ));
+            for (k, v) in &f.environment {
+                line(format!("  {k}={v}"));
+            }
+        }
+        line(format!(
+            "api gateway rest api {}  regional, stage {}, role {}",
+            self.api.name, self.api.stage, self.api.role
+        ));
+        for (k, v) in &self.api.stage_variables {
+            line(format!("  stage variable {k}={v}"));
+        }
+        for r in &self.api.routes {
+            let to = match &r.integration {
+                Integration::Lambda { function } => format!("lambda proxy -> {function}"),
+                Integration::S3 { bucket, key } => {
+                    format!("s3 -> {bucket}/{}", key.as_deref().unwrap_or("{proxy}"))
+                }
+                Integration::DynamoDb { .. } => "dynamodb GetItem (mapping templates)".to_string(),
+            };
+            line(format!("  {} {}  {to}", r.method, r.path));
+        }
+        for r in &self.rules {
+            line(format!(
+                "eventbridge rule {}  {} -> {}",
+                r.name, r.schedule, r.function
+            ));
+        }
+        line(format!(
+            "lambda permissions: {} for each rule, {} for the api (each with its source arn)",
+            SID_SCHEDULE, SID_API
+        ));
+        out
+    }
+}
+
+/// The folder under the artifacts directory holding a Lambda's zip
+/// (`scripts/build-lambdas` names them after the binaries).
+pub fn artifact_name(which: &str) -> &'static str {
+    match which {
+        PRODUCER => "producer",
+        TRIGGER => "trigger",
+        CONSUMER => "consumer",
+        _ => "dynamic-rate-throttle",
+    }
+}
+
+/// ARNs in one region and account.
+#[derive(Debug, Clone, Copy)]
+pub struct Arns<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+impl Arns<'_> {
+    pub fn of(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
+    }
+
+    pub fn table(&self, name: &str) -> String {
+        self.of("dynamodb", &format!("table/{name}"))
+    }
+
+    pub fn function(&self, name: &str) -> String {
+        self.of("lambda", &format!("function:{name}"))
+    }
+
+    pub fn rule(&self, name: &str) -> String {
+        self.of("events", &format!("rule/{name}"))
+    }
+
+    pub fn role(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:role/{name}", self.account)
+    }
+
+    /// What API Gateway may invoke: `GET /beekeeper` of this API, any stage.
+    pub fn api_route(&self, api_id: &str, method: &str, path: &str) -> String {
+        self.of("execute-api", &format!("{api_id}/*/{method}{path}"))
+    }
+
+    /// The integration URI of a Lambda proxy.
+    pub fn lambda_integration(&self, function: &str) -> String {
+        format!(
+            "arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.region,
+            self.function(function)
+        )
+    }
+
+    pub fn service_integration(&self, service: &str, path: &str) -> String {
+        format!("arn:aws:apigateway:{}:{service}:{path}", self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            name: "Big Sale".into(),
+            region: "eu-west-1".into(),
+            destination: "https://shop.example/sale".into(),
+            rate: 600,
+            dynamic_throttle: true,
+            session_minutes: 30,
+            queue_hours: 12,
+            probe_url: None,
+        }
+    }
+
+    #[test]
+    fn no_policy_has_a_wildcard_action_and_every_resource_is_named() {
+        let plan = Plan::new("sale", &profile(), Some("123456789012"));
+        for role in &plan.roles {
+            assert!(role.name.starts_with("beekeeper-sale-"), "{}", role.name);
+            assert!(role.name.len() <= 64);
+            for st in role.policy["Statement"].as_array().unwrap_or(&vec![]) {
+                let actions = st["Action"].as_array().expect("actions are lists");
+                assert!(!actions.is_empty());
+                for a in actions {
+                    let a = a.as_str().unwrap_or("*");
+                    assert!(!a.contains('*'), "{} allows {a}", role.name);
+                }
+                let text = st["Resource"].to_string();
+                assert!(text.contains("beekeeper-sale-"), "{} on {text}", role.name);
+                assert!(!text.contains("\"*\""));
+            }
+        }
+        assert_eq!(plan.rules.len(), 2);
+        assert!(plan.bucket.name.ends_with("-123456789012"));
+    }
+
+    #[test]
+    fn longest_profile_names_fit_the_aws_limits() {
+        let name = "a".repeat(32);
+        let plan = Plan::new(&name, &profile(), Some("123456789012"));
+        assert!(plan.bucket.name.len() <= 63);
+        assert!(plan.roles.iter().all(|r| r.name.len() <= 64));
+        assert!(plan.functions.iter().all(|f| f.name.len() <= 64));
+        assert!(plan.rules.iter().all(|r| r.name.len() <= 64));
+    }
+
+    #[test]
+    fn the_throttle_schedule_follows_the_profile() {
+        let mut p = profile();
+        p.dynamic_throttle = false;
+        let plan = Plan::new("sale", &p, None);
+        assert_eq!(plan.rules.len(), 1);
+        assert!(plan.describe().contains(ACCOUNT_PLACEHOLDER));
+        assert_eq!(plan.all_rule_names()[0], plan.rules[0].name);
+    }
+}
