@@ -77,11 +77,7 @@ pub fn is_not_found(code: Option<&str>) -> bool {
 
 fn hint_for(code: Option<&str>, detail: &str) -> Option<&'static str> {
     let code = code.unwrap_or_default();
-    if detail.contains("no credentials")
-        || detail.contains("NoCredentials")
-        || detail.contains("the credential provider was not enabled")
-        || detail.contains("failed to load credentials")
-    {
+    if detail.contains("no credentials found") || detail.contains("failed to load credentials") {
         return Some("no AWS credentials found: run `aws configure` or `aws sso login`, pass --aws-profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
     }
     if [
@@ -108,7 +104,7 @@ fn hint_for(code: Option<&str>, detail: &str) -> Option<&'static str> {
     {
         return Some("an account quota blocks this: raise it in the Service Quotas console, or free some of it, then run deploy again");
     }
-    if detail.contains("dispatch failure") || detail.contains("error trying to connect") {
+    if detail.contains("dispatch failure") || detail.contains("timeout") {
         return Some("AWS could not be reached: check the network, the region, and --endpoint-url / AWS_ENDPOINT_URL");
     }
     None
@@ -120,17 +116,28 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let code = e.code().map(str::to_string);
+    let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
     let detail = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
-        _ => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        _ if chain.contains("no credentials found") => "no credentials found".to_string(),
+        _ => root_cause(&e),
     };
     DeployError::Aws {
         what: what.into(),
-        hint: hint_for(code.as_deref(), &detail),
+        hint: hint_for(code.as_deref(), &chain),
         code,
         detail,
     }
+}
+
+/// The innermost error: what went wrong, without the layers around it.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// `Result` of an SDK call, with context.

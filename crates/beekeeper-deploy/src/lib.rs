@@ -27,9 +27,16 @@ use error::SdkResult;
 
 /// The account the credentials belong to (it names the bucket and the ARNs).
 pub async fn account(c: &Clients) -> Result<String> {
+    // The first call: if AWS cannot be reached at all, say so in a second
+    // rather than after the full retry schedule.
     let out = c
         .sts
         .get_caller_identity()
+        .customize()
+        .config_override(
+            aws_sdk_sts::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2)),
+        )
         .send()
         .await
         .ctx("find the AWS account of these credentials")?;

@@ -14,6 +14,19 @@ use beekeeper_core::RoomConfig;
 mod moto;
 pub use moto::{free_port, tools_bin, Moto};
 
+impl Moto {
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+}
+
 pub fn room_config(rate: u32) -> RoomConfig {
     RoomConfig {
         enabled: true,

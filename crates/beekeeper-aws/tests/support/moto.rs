@@ -1,8 +1,9 @@
 //! A moto server of the test's own on 127.0.0.1, with the tools
-//! scripts/aws-tools installed. Shared by the AWS crates' tests.
+//! scripts/aws-tools installed, and stand-in Lambda artifacts. Shared by
+//! the tests of the AWS crates and of the CLI.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,17 +55,6 @@ impl Moto {
         }
         Moto { child, url }
     }
-
-    pub async fn sdk(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await
-    }
 }
 
 impl Drop for Moto {
@@ -72,4 +62,19 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Small stand-ins for the Lambda zips (moto stores code, it never runs
+/// it): an empty zip archive whose comment names the function.
+pub fn artifacts(dir: &Path) -> PathBuf {
+    for name in ["producer", "trigger", "consumer", "dynamic-rate-throttle"] {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut zip = b"PK\x05\x06".to_vec();
+        zip.extend([0u8; 16]);
+        zip.extend((name.len() as u16).to_le_bytes());
+        zip.extend(name.as_bytes());
+        std::fs::write(d.join("bootstrap.zip"), zip).unwrap();
+    }
+    dir.to_path_buf()
 }

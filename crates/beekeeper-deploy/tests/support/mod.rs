@@ -7,10 +7,10 @@
 mod moto;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-pub use moto::Moto;
+pub use moto::{artifacts, Moto};
 
 use beekeeper_core::names::TAG_PROFILE;
 use beekeeper_core::Profile;
@@ -33,21 +33,6 @@ pub fn profile(throttle: bool) -> Profile {
         queue_hours: 12,
         probe_url: None,
     }
-}
-
-/// Small stand-ins for the Lambda zips (moto stores code, it never runs
-/// it): an empty zip archive whose comment names the function.
-pub fn artifacts(dir: &Path) -> PathBuf {
-    for name in ["producer", "trigger", "consumer", "dynamic-rate-throttle"] {
-        let d = dir.join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        let mut zip = b"PK\x05\x06".to_vec();
-        zip.extend([0u8; 16]);
-        zip.extend((name.len() as u16).to_le_bytes());
-        zip.extend(name.as_bytes());
-        std::fs::write(d.join("bootstrap.zip"), zip).unwrap();
-    }
-    dir.to_path_buf()
 }
 
 pub async fn clients(moto: &Moto, log: CallLog) -> Clients {
