@@ -6,80 +6,29 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
 use beekeeper_aws::{room, templates};
 use beekeeper_core::answer::{Admission, ClientCheck, Poll};
 use beekeeper_core::Token;
 use serde_json::{json, Value};
+use support::vtl::{get_item_in, Renderer};
 use support::*;
 
-/// One python process renders every case, a JSON line each.
-struct Renderer {
-    child: std::process::Child,
-    out: BufReader<std::process::ChildStdout>,
-}
-
-impl Renderer {
-    fn start() -> Renderer {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vtl/render.py");
-        let mut child = Command::new(tools_bin().join("python"))
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Renderer { child, out }
-    }
-
-    fn render(&mut self, template: &str, params: Value, body: Option<&str>, now_ms: u64) -> String {
-        let req = json!({
-            "template": template,
-            "params": params,
-            "body": body,
-            "requestTimeEpoch": now_ms,
-            "stageVariables": { templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE },
-        });
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{req}").unwrap();
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
-        let answer: Value = serde_json::from_str(&line).unwrap();
-        match answer.get("out") {
-            Some(out) => out.as_str().unwrap().to_string(),
-            None => panic!("template failed: {answer} for {params}"),
-        }
-    }
-}
-
-impl Drop for Renderer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Renders with the tokens table as the stage variable.
+fn render(
+    r: &mut Renderer,
+    template: &str,
+    params: Value,
+    body: Option<&str>,
+    now_ms: u64,
+) -> String {
+    let vars = json!({ templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE });
+    r.render(template, params, body, now_ms, &vars)
 }
 
 const TABLE: &str = "beekeeper-shop-tokens";
 
-/// Sends a rendered request body to DynamoDB exactly as API Gateway's AWS
-/// integration would (action GetItem, the body untouched).
 async fn get_item(moto: &Moto, body: &str) -> String {
-    let resp = reqwest::Client::new()
-        .post(&moto.url)
-        .header("x-amz-target", "DynamoDB_20120810.GetItem")
-        .header("content-type", "application/x-amz-json-1.0")
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "DynamoDB refused {body}");
-    resp.text().await.unwrap()
+    get_item_in(moto, "us-east-1", body).await
 }
 
 /// The request must be exactly this, with only a well-formed token or "-".
@@ -228,12 +177,19 @@ async fn polling_templates_answer_like_serve_and_never_pass_a_bad_token() {
             Some(h) => json!({ "header": { name: h } }),
             None => json!({ "header": {} }),
         };
-        let request = r.render(templates::POLLING_REQUEST, params, None, state.now_ms);
+        let request = render(
+            &mut r,
+            templates::POLLING_REQUEST,
+            params,
+            None,
+            state.now_ms,
+        );
         let chosen = header.as_deref().and_then(Token::from_cookie_header);
         let key = chosen.map_or("-".to_string(), |t| t.to_string());
         check_request(&request, &key, projection.clone());
         let item = get_item(&moto, &request).await;
-        let answer = r.render(
+        let answer = render(
+            &mut r,
             templates::POLLING_RESPONSE,
             json!({}),
             Some(&item),
@@ -290,7 +246,8 @@ async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
         "0".repeat(10_000),
     ];
     for path in paths {
-        let request = r.render(
+        let request = render(
+            &mut r,
             templates::CLIENT_CHECK_REQUEST,
             json!({ "path": { "token": path } }),
             None,
@@ -303,7 +260,8 @@ async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
             projection.clone(),
         );
         let item = get_item(&moto, &request).await;
-        let answer = r.render(
+        let answer = render(
+            &mut r,
             templates::CLIENT_CHECK_RESPONSE,
             json!({}),
             Some(&item),

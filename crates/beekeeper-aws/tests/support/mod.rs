@@ -12,6 +12,8 @@ use beekeeper_core::names::{config, resource_name, tokens};
 use beekeeper_core::RoomConfig;
 
 mod moto;
+pub mod vtl;
+pub mod watch;
 pub use moto::{free_port, tools_bin, Moto};
 
 impl Moto {

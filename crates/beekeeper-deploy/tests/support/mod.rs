@@ -5,6 +5,10 @@
 
 #[path = "../../../beekeeper-aws/tests/support/moto.rs"]
 mod moto;
+#[path = "../../../beekeeper-aws/tests/support/vtl.rs"]
+pub mod vtl;
+#[path = "../../../beekeeper-aws/tests/support/watch.rs"]
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,7 +40,12 @@ pub fn profile(throttle: bool) -> Profile {
 }
 
 pub async fn clients(moto: &Moto, log: CallLog) -> Clients {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    Clients::new(&sdk(moto).await, log)
+}
+
+/// The profile's region in moto, with test credentials.
+pub async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto.url)
         .region(aws_config::Region::new("eu-west-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -45,8 +54,7 @@ pub async fn clients(moto: &Moto, log: CallLog) -> Clients {
         // One attempt: an injected fault must not be retried away.
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
-        .await;
-    Clients::new(&sdk, log)
+        .await
 }
 
 pub fn quick() -> Patience {
