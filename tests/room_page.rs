@@ -214,7 +214,7 @@ fn a_visitor_waits_in_the_room_and_lands_on_the_destination() {
     });
     assert!(b
         .current_url()
-        .starts_with(&format!("{}/room/?p=", room.base)));
+        .starts_with(&format!("{}/room/index.html?p=", room.base)));
     let position: u64 = b
         .text("#position")
         .unwrap()
@@ -270,7 +270,7 @@ fn without_javascript_the_page_says_to_wait_and_refresh() {
     b.goto(&format!("{}/beekeeper", room.base));
     let first = b.current_url();
     assert!(
-        first.starts_with(&format!("{}/room/?p=41&", room.base)),
+        first.starts_with(&format!("{}/room/index.html?p=41&", room.base)),
         "{first}"
     );
     let body = b.text("main").unwrap();
@@ -286,7 +286,7 @@ fn without_javascript_the_page_says_to_wait_and_refresh() {
     b.goto(&format!("{}/beekeeper", room.base));
     assert!(
         b.current_url()
-            .starts_with(&format!("{}/room/?p=41&", room.base)),
+            .starts_with(&format!("{}/room/index.html?p=41&", room.base)),
         "same place after a refresh"
     );
     assert_eq!(room.count("SELECT count(*) FROM queue"), 41);

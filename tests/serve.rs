@@ -60,7 +60,7 @@ async fn a_backlog_is_admitted_at_the_rate_evenly_and_exactly() {
     let again = last.arrive().await;
     assert_eq!(again.status, 302);
     assert!(again.set_cookie.is_none(), "no second place in line");
-    assert!(again.location.unwrap().starts_with("room/?p="));
+    assert!(again.location.unwrap().starts_with("room/index.html?p="));
     assert!(room.count("SELECT count(*) FROM queue") <= depth);
     assert_eq!(last.token(), token);
 

@@ -90,7 +90,7 @@ async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
 
     let first = producer.handle(&request(None, false)).await;
     assert_eq!(first.status_code, 302);
-    assert_eq!(header(&first, "location"), Some("room/?p=1&w=1"));
+    assert_eq!(header(&first, "location"), Some("room/index.html?p=1&w=1"));
     let cookie = header(&first, "set-cookie").unwrap();
     assert!(
         cookie.ends_with("; Max-Age=43200; Path=/; HttpOnly; SameSite=Lax; Secure"),
@@ -108,7 +108,7 @@ async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
         .handle(&request(Some(&format!("bk_token={token}")), false))
         .await;
     assert_eq!(again.status_code, 302);
-    assert_eq!(header(&again, "location"), Some("room/"));
+    assert_eq!(header(&again, "location"), Some("room/index.html"));
     assert_eq!(header(&again, "set-cookie"), None);
     assert_eq!(depth(&sdk, &env).await, 1);
 

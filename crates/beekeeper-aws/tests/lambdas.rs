@@ -42,7 +42,7 @@ async fn the_real_binaries_queue_and_admit_visitors() {
         let cookie = r["headers"]["set-cookie"].as_str().unwrap();
         tokens.push(Token::parse(&cookie["bk_token=".len().."bk_token=".len() + 32]).unwrap());
         if i == 1 {
-            assert_eq!(r["headers"]["location"], "room/?p=1&w=1");
+            assert_eq!(r["headers"]["location"], "room/index.html?p=1&w=1");
         }
     }
     assert_eq!(depth(&sdk, &e).await, 25);

@@ -104,7 +104,8 @@ pub struct Arrival {
 /// page shows before its first poll.
 pub fn room_location(position: u64, wait_secs: u64) -> String {
     format!(
-        "room/?{}={position}&{}={wait_secs}",
+        "{}?{}={position}&{}={wait_secs}",
+        crate::names::ROOM_PAGE,
         crate::names::ROOM_PARAM_POSITION,
         crate::names::ROOM_PARAM_WAIT
     )

@@ -110,7 +110,7 @@ fn place(
     let location = match (position, wait) {
         (Some(p), Some(w)) => room_location(p, w),
         // Unknown position: the room page keeps the estimate it was given.
-        _ => "room/".to_string(),
+        _ => crate::names::ROOM_PAGE.to_string(),
     };
     if req.json {
         let body = Arrival {
@@ -209,11 +209,11 @@ mod tests {
         );
         assert_eq!(
             decide(&cfg(true), Some(t), Standing::Queued(Some(120)), 50, HTML),
-            Step::Reply(Reply::redirect("room/?p=120&w=120".into()))
+            Step::Reply(Reply::redirect("room/index.html?p=120&w=120".into()))
         );
         assert_eq!(
             decide(&cfg(true), Some(t), Standing::Queued(None), 50, HTML),
-            Step::Reply(Reply::redirect("room/".into()))
+            Step::Reply(Reply::redirect("room/index.html".into()))
         );
         let r = arrived(
             &cfg(true),
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(
             r.json.as_deref(),
-            Some(format!(r#"{{"token":"{t}","position":30,"waitSeconds":30,"pollSeconds":15,"room":"room/?p=30&w=30"}}"#).as_str())
+            Some(format!(r#"{{"token":"{t}","position":30,"waitSeconds":30,"pollSeconds":15,"room":"room/index.html?p=30&w=30"}}"#).as_str())
         );
         assert_eq!(
             r.set_cookie,

@@ -9,6 +9,10 @@ pub const DESTINATION_PARAM: &str = "bk_token";
 pub const ROUTE_ENTRY: &str = "/beekeeper";
 /// Room page prefix; the producer redirects to `room/` relative to the entry.
 pub const ROUTE_ROOM: &str = "/room";
+/// Where the producer sends visitors, relative to the entry route. The page
+/// is named, not `room/`, so every router (API Gateway's included) agrees on
+/// the resource.
+pub const ROOM_PAGE: &str = "room/index.html";
 /// Poll route used by the room page.
 pub const ROUTE_POLL: &str = "/polling";
 /// Client-check route for the origin backend; the token follows.

@@ -502,7 +502,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
         let r = v.get(&http, &entry).await;
         assert_eq!(r.status(), 302, "{:?}", r.text().await);
         let location = r.headers()["location"].to_str().unwrap().to_string();
-        assert!(location.starts_with("room/?p="), "{location}");
+        assert!(location.starts_with("room/index.html?p="), "{location}");
         crowd.push((v, location));
     }
     let (first, location) = &mut crowd[0];
