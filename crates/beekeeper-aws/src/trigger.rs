@@ -48,15 +48,23 @@ impl Trigger {
 
     pub async fn run_minute(&self, start_ms: u64) -> Result<Report> {
         let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
+        let depth = queue_depth(&self.sqs, &self.env.queue_url).await?;
         let rate = if cfg.enabled {
             cfg.effective_rate()
         } else {
             // Off: whoever is still in line is let through as fast as the
             // consumers go, so they are released at their next poll.
-            let depth = queue_depth(&self.sqs, &self.env.queue_url).await?;
             u32::try_from(depth).unwrap_or(u32::MAX).min(RATE_MAX)
         };
-        let orders = orders(rate, start_ms);
+        // Nobody in line: no consumer this minute, so an idle room costs
+        // one short trigger run a minute and nothing else. (The depth SQS
+        // reports is approximate; a crowd arriving just now is planned for
+        // by the next minute's run.)
+        let orders = if depth == 0 {
+            Vec::new()
+        } else {
+            orders(rate, start_ms)
+        };
         let function = self
             .env
             .consumer_function

@@ -264,6 +264,13 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         serde_json::from_str(&fixture("eventbridge-scheduled.json")).unwrap(),
         Default::default(),
     );
+    // Nobody in line: no consumer is started.
+    let idle = Trigger::new(&sdk, env.clone())
+        .handle(&event.payload)
+        .await
+        .unwrap();
+    assert_eq!((idle.rate, idle.orders.len()), (2_500, 0));
+    enqueue(&sdk, &env, 1).await;
     let report = Trigger::new(&sdk, env.clone())
         .handle(&event.payload)
         .await
@@ -284,7 +291,7 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
     let mut off = room_config(2_500);
     off.enabled = false;
     save_config(&sdk, &env, &off).await;
-    enqueue(&sdk, &env, 42).await;
+    enqueue(&sdk, &env, 41).await;
     let report = Trigger::new(&sdk, env)
         .handle(&event.payload)
         .await

@@ -207,6 +207,11 @@ impl Plan {
                         "Action": ["lambda:InvokeFunction"],
                         "Resource": arn.function(&function(CONSUMER)),
                     }),
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["sqs:GetQueueAttributes"],
+                        "Resource": arn.of("sqs", &queue),
+                    }),
                     read_config.clone(),
                     logs(TRIGGER),
                 ]),
