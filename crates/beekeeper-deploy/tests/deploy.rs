@@ -54,7 +54,7 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
     let first_changes = log.changes().len();
     let plan = Plan::new("sale", &p, Some(ACCOUNT));
 
-    let census = census(&c, "sale").await;
+    let census = census(&moto, "sale").await;
     let found: BTreeSet<String> = census.keys().cloned().collect();
     assert_eq!(found, planned(&plan), "census differs from the plan");
     assert_eq!(found.len(), 21);
@@ -280,7 +280,9 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         "deploy: {first} calls ({first_changes} changes); redeploy: {} calls, 0 changes",
         second.len()
     );
-    assert_eq!(census, support::census(&c, "sale").await);
+    assert_eq!(census, support::census(&moto, "sale").await);
+    destroy(&c, "sale", &p).await.unwrap();
+    assert_allowed_by_deploy_policy(&log.calls());
 }
 
 #[tokio::test]
@@ -288,11 +290,12 @@ async fn a_redeploy_brings_drift_back_and_keeps_the_live_switches() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let art = artifacts(dir.path());
-    let c = clients(&moto, CallLog::new()).await;
+    let log = CallLog::new();
+    let c = clients(&moto, log.clone()).await;
     let mut p = profile(true);
     deploy(&c, "sale", &p, &art).await.unwrap();
     let plan = Plan::new("sale", &p, Some(ACCOUNT));
-    let clean = census(&c, "sale").await;
+    let clean = census(&moto, "sale").await;
 
     // Drift: a widened policy, a changed timeout, a removed rule target, an
     // edited room page, a stray object.
@@ -329,9 +332,9 @@ async fn a_redeploy_brings_drift_back_and_keeps_the_live_switches() {
     }
     // Live switches, as the room commands set them.
     control::switch(&c, &plan, false).await.unwrap();
-    assert_ne!(census(&c, "sale").await, clean);
+    assert_ne!(census(&moto, "sale").await, clean);
     deploy(&c, "sale", &p, &art).await.unwrap();
-    let after = census(&c, "sale").await;
+    let after = census(&moto, "sale").await;
     for (k, v) in &clean {
         if !k.starts_with("dynamodb table beekeeper-sale-config") {
             assert_eq!(&after[k], v, "{k} did not converge");
@@ -355,9 +358,10 @@ async fn a_redeploy_brings_drift_back_and_keeps_the_live_switches() {
         (cfg.rate_limit, cfg.rate_current, cfg.enabled),
         (900, 900, false)
     );
-    let after = census(&c, "sale").await;
+    let after = census(&moto, "sale").await;
     assert!(!after.contains_key("eventbridge rule beekeeper-sale-throttle-schedule"));
     assert!(after.contains_key("eventbridge rule beekeeper-sale-trigger-schedule"));
+    assert_allowed_by_deploy_policy(&log.calls());
 }
 
 #[tokio::test]
@@ -365,9 +369,11 @@ async fn room_commands_write_the_config_item_and_status_reads_it() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let art = artifacts(dir.path());
-    let c = clients(&moto, CallLog::new()).await;
+    let log = CallLog::new();
+    let c = clients(&moto, log.clone()).await;
     let p = profile(false);
     let d = deploy(&c, "sale", &p, &art).await.unwrap();
+    let deployed_calls = log.calls().len();
     let plan = Plan::new("sale", &p, Some(ACCOUNT));
 
     let off = control::switch(&c, &plan, false).await.unwrap();
@@ -415,6 +421,13 @@ async fn room_commands_write_the_config_item_and_status_reads_it() {
         s.wait_seconds_for_new_arrival,
         beekeeper_core::wait::estimated_wait_secs(4, 1234)
     );
+    // The room commands' own calls (the test's setup calls aside).
+    let commands: Vec<_> = log.calls()[deployed_calls..]
+        .iter()
+        .filter(|c| !matches!(c.operation.as_str(), "SendMessage" | "PutItem"))
+        .cloned()
+        .collect();
+    assert_allowed_by_deploy_policy(&commands);
 
     // A profile that was never deployed.
     let ghost = Plan::new("ghost", &p, Some(ACCOUNT));
@@ -451,11 +464,11 @@ async fn a_resource_of_another_profile_is_never_taken_or_deleted() {
         .find(|(r, _)| r == "sqs queue beekeeper-sale-queue")
         .unwrap();
     assert!(matches!(&queue.1, Outcome::Kept(why) if why.contains("someone-else")));
-    assert!(census(&c, "sale")
+    assert!(census(&moto, "sale")
         .await
         .contains_key("sqs queue beekeeper-sale-queue"));
     // Everything else the failed deploy made is gone.
-    assert_eq!(census(&c, "sale").await.len(), 1);
+    assert_eq!(census(&moto, "sale").await.len(), 1);
 }
 
 /// For every k, the k-th change of a deploy fails (before it is sent, or
@@ -471,12 +484,12 @@ async fn every_interrupted_deploy_is_finished_by_the_next_and_destroyed_cleanly(
 
     let c = clients(&moto, CallLog::new()).await;
     deploy(&c, "bystander", &p, &art).await.unwrap();
-    let bystander = census(&c, "bystander").await;
+    let bystander = census(&moto, "bystander").await;
     let log = CallLog::new();
     let c = clients(&moto, log.clone()).await;
     deploy(&c, "clean", &p, &art).await.unwrap();
     let n = log.changes().len();
-    let clean = normalized(&census(&c, "clean").await, "clean");
+    let clean = normalized(&census(&moto, "clean").await, "clean");
     let started = std::time::Instant::now();
 
     let cases: Vec<(usize, Fault)> = (1..=n)
@@ -503,7 +516,7 @@ async fn every_interrupted_deploy_is_finished_by_the_next_and_destroyed_cleanly(
                 deploy(&c, &name, p, art)
                     .await
                     .unwrap_or_else(|e| panic!("after change {k} ({call}, {fault:?}) failed: {e}"));
-                let got = normalized(&census(&c, &name).await, &name);
+                let got = normalized(&census(moto, &name).await, &name);
                 assert_eq!(
                     &got, clean,
                     "change {k} ({call}, {fault:?}): no convergence"
@@ -511,12 +524,13 @@ async fn every_interrupted_deploy_is_finished_by_the_next_and_destroyed_cleanly(
                 let before_destroy = log.changes().len();
                 destroy(&c, &name, p).await.unwrap();
                 let destroyed = log.changes().len() - before_destroy;
-                let left = census(&c, &name).await;
+                let left = census(moto, &name).await;
                 assert!(
                     left.is_empty(),
                     "change {k} ({call}): left {:?}",
                     left.keys()
                 );
+                assert_allowed_by_deploy_policy(&log.calls());
                 format!("{k:>3} {call:<40} {fault:?}: converged, destroy made {destroyed} changes")
             }
         })
@@ -533,7 +547,7 @@ async fn every_interrupted_deploy_is_finished_by_the_next_and_destroyed_cleanly(
     );
     assert_eq!(results.len(), 2 * n);
     assert_eq!(
-        census(&c, "bystander").await,
+        census(&moto, "bystander").await,
         bystander,
         "the bystander was touched"
     );

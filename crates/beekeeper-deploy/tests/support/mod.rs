@@ -104,7 +104,9 @@ fn tag_value<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
 
 /// Everything moto holds whose name is this profile's, with the
 /// configuration that matters, keyed by "kind name".
-pub async fn census(c: &Clients, name: &str) -> BTreeMap<String, Value> {
+pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
+    // Its own clients: its reads are not the deployer's calls.
+    let c = &clients(moto, CallLog::new()).await;
     let prefix = format!("beekeeper-{name}-");
     let mut out = BTreeMap::new();
 
@@ -568,4 +570,62 @@ pub fn normalized(census: &BTreeMap<String, Value>, name: &str) -> String {
     }
     text.replace(&format!("beekeeper-{name}-"), "beekeeper-{profile}-")
         .replace(&format!("\"{name}\""), "\"{profile}\"")
+}
+
+/// The IAM actions an SDK call needs (CreateFunction also passes a role).
+pub fn iam_actions(call: &beekeeper_deploy::calls::Call) -> Vec<String> {
+    let op = call.operation.as_str();
+    let prefix = match call.service.as_str() {
+        "API Gateway" => {
+            let verb = match op {
+                o if o.starts_with("Get") => "GET",
+                o if o.starts_with("Create") => "POST",
+                o if o.starts_with("Put") || o == "TagResource" => "PUT",
+                o if o.starts_with("Update") => "PATCH",
+                o if o.starts_with("Delete") => "DELETE",
+                o => panic!("no verb for API Gateway {o}"),
+            };
+            let mut out = vec![format!("apigateway:{verb}")];
+            if op == "PutIntegration" {
+                out.push("iam:PassRole".into());
+            }
+            return out;
+        }
+        "CloudWatch Logs" => "logs",
+        "EventBridge" => "events",
+        other => &other.to_lowercase(),
+    };
+    let action = match (prefix, op) {
+        ("s3", "HeadBucket" | "ListObjectsV2") => "ListBucket",
+        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("s3", "PutPublicAccessBlock") => "PutBucketPublicAccessBlock",
+        (_, op) => op,
+    };
+    let mut out = vec![format!("{prefix}:{action}")];
+    if matches!(op, "CreateFunction" | "UpdateFunctionConfiguration") {
+        out.push("iam:PassRole".into());
+    }
+    out
+}
+
+/// Every call was allowed by docs/deploy-policy.json, the policy README
+/// gives for the identity that deploys.
+pub fn assert_allowed_by_deploy_policy(calls: &[beekeeper_deploy::calls::Call]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deploy-policy.json");
+    let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let allowed: std::collections::BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for call in calls {
+        for action in iam_actions(call) {
+            assert!(
+                allowed.contains(&action),
+                "{call} needs {action}, which docs/deploy-policy.json does not allow"
+            );
+        }
+    }
 }
