@@ -3,7 +3,9 @@
 //! shared and noisy.
 //!
 //! cargo run --release -p bench -- serve     # needs wrk (Debian: apt-get install wrk)
+//! cargo run -p bench -- deploy               # against moto (scripts/aws-tools installs it)
 
+mod deploy;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -19,12 +21,15 @@ struct Cli {
 enum Bench {
     /// `serve` throughput: arrivals and polls per second next to a hello-world server
     Serve(serve::Args),
+    /// Deploy, redeploy and destroy against moto: wall time and AWS calls
+    Deploy(deploy::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.bench {
         Bench::Serve(args) => serve::run(args),
+        Bench::Deploy(args) => deploy::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
