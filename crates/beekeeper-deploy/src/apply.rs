@@ -12,18 +12,18 @@ use aws_sdk_lambda::types as lt;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use aws_smithy_types::error::operation::BuildError;
 use aws_smithy_types::Blob;
-use beekeeper_core::names::TAG_PROFILE;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clients::Clients;
 use crate::error::{DeployError, Result, SdkResult};
+use crate::found::{self, Found};
 use crate::plan::{
     FunctionPlan, Integration, Plan, QueuePlan, RolePlan, RoutePlan, TablePlan, LOG_RETENTION_DAYS,
     POLICY_NAME, SID_API, SID_SCHEDULE,
 };
-use crate::progress::{Outcome, Progress};
+use crate::progress::{step, Outcome, Progress};
 
 /// What a deploy leaves behind: recorded in the state file, printed to the user.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -66,13 +66,6 @@ pub struct Deploy<'a> {
     pub patience: Patience,
 }
 
-/// The tag value saying which profile owns a resource.
-pub(crate) fn owner<'t>(tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Option<String> {
-    tags.into_iter()
-        .find(|(k, _)| *k == TAG_PROFILE)
-        .map(|(_, v)| v.to_string())
-}
-
 impl Deploy<'_> {
     /// Refuses a resource that another profile owns. An untagged one with
     /// this profile's name is what a deploy interrupted between creating and
@@ -106,16 +99,6 @@ impl Deploy<'_> {
         Ok(tags.collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn step<F>(&self, resource: String, f: F) -> Result<Outcome>
-    where
-        F: std::future::Future<Output = Result<Outcome>>,
-    {
-        self.progress.start(&resource);
-        let outcome = f.await?;
-        self.progress.finish(&resource, &outcome);
-        Ok(outcome)
-    }
-
     pub async fn run(mut self) -> Result<Deployed> {
         // Read every artifact before touching the account.
         let mut code = BTreeMap::new();
@@ -124,29 +107,42 @@ impl Deploy<'_> {
         }
         let mut fresh_role = false;
         for role in self.plan.roles.clone() {
-            let o = self
-                .step(format!("iam role {}", role.name), self.role(&role))
-                .await?;
+            let o = step(
+                self.progress,
+                format!("iam role {}", role.name),
+                self.role(&role),
+            )
+            .await?;
             fresh_role |= o == Outcome::Created;
         }
         for f in self.plan.functions.clone() {
-            self.step(
+            step(
+                self.progress,
                 format!("log group {}", f.log_group),
                 self.log_group(&f.log_group),
             )
             .await?;
         }
-        self.step(
+        step(
+            self.progress,
             format!("s3 bucket {}", self.plan.bucket.name),
             self.bucket(),
         )
         .await?;
         let dlq = self.plan.dead_letter_queue.clone();
-        self.step(format!("sqs queue {}", dlq.name), self.queue(&dlq))
-            .await?;
+        step(
+            self.progress,
+            format!("sqs queue {}", dlq.name),
+            self.queue(&dlq),
+        )
+        .await?;
         let queue = self.plan.queue.clone();
-        self.step(format!("sqs queue {}", queue.name), self.queue(&queue))
-            .await?;
+        step(
+            self.progress,
+            format!("sqs queue {}", queue.name),
+            self.queue(&queue),
+        )
+        .await?;
         let queue_url = self
             .c
             .sqs
@@ -165,11 +161,16 @@ impl Deploy<'_> {
             );
         }
         for t in self.plan.tables.clone() {
-            self.step(format!("dynamodb table {}", t.name), self.table(&t))
-                .await?;
+            step(
+                self.progress,
+                format!("dynamodb table {}", t.name),
+                self.table(&t),
+            )
+            .await?;
         }
         let config_table = self.plan.config_table().to_string();
-        self.step(
+        step(
+            self.progress,
             format!("room config in {config_table}"),
             self.room_config(&config_table),
         )
@@ -181,8 +182,12 @@ impl Deploy<'_> {
         }
         for f in self.plan.functions.clone() {
             let zip = &code[&f.name];
-            self.step(format!("lambda {}", f.name), self.function(&f, zip))
-                .await?;
+            step(
+                self.progress,
+                format!("lambda {}", f.name),
+                self.function(&f, zip),
+            )
+            .await?;
         }
         let api_id = self.api().await?;
         let producer = self
@@ -194,27 +199,33 @@ impl Deploy<'_> {
             .plan
             .arns()
             .api_route(&api_id, "GET", beekeeper_core::names::ROUTE_ENTRY);
-        self.step(
+        step(
+            self.progress,
             format!("permission {SID_API} on {producer}"),
             self.permission(&producer, SID_API, "apigateway.amazonaws.com", &source),
         )
         .await?;
         for rule in self.plan.rules.clone() {
-            self.step(format!("eventbridge rule {}", rule.name), async {
-                let o = self
-                    .rule(&rule.name, &rule.schedule, &rule.function)
-                    .await?;
-                let arn = self.plan.arns().rule(&rule.name);
-                let p = self
-                    .permission(&rule.function, SID_SCHEDULE, "events.amazonaws.com", &arn)
-                    .await?;
-                Ok(merge(o, p))
-            })
+            step(
+                self.progress,
+                format!("eventbridge rule {}", rule.name),
+                async {
+                    let o = self
+                        .rule(&rule.name, &rule.schedule, &rule.function)
+                        .await?;
+                    let arn = self.plan.arns().rule(&rule.name);
+                    let p = self
+                        .permission(&rule.function, SID_SCHEDULE, "events.amazonaws.com", &arn)
+                        .await?;
+                    Ok(merge(o, p))
+                },
+            )
             .await?;
         }
         for name in self.plan.all_rule_names() {
             if !self.plan.rules.iter().any(|r| r.name == name) {
-                self.step(
+                step(
+                    self.progress,
                     format!("eventbridge rule {name}"),
                     crate::destroy::delete_rule(self.c, &self.plan, &name),
                 )
@@ -248,15 +259,9 @@ impl Deploy<'_> {
                 "Action": "sts:AssumeRole",
             }],
         });
-        let what = format!("read iam role {}", role.name);
         let mut changes = Vec::new();
-        match iam
-            .get_role()
-            .role_name(&role.name)
-            .send()
-            .await
-            .found(&what)?
-        {
+        let label = format!("iam role {}", role.name);
+        match found::role(self.c, &role.name).await? {
             None => {
                 let tags = self
                     .tag_list(|k, v| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())?;
@@ -266,17 +271,11 @@ impl Deploy<'_> {
                     .set_tags(Some(tags))
                     .send()
                     .await
-                    .ctx(format!("create iam role {}", role.name))?;
+                    .ctx(format!("create {label}"))?;
                 changes.push("created");
             }
-            Some(out) => {
-                let r = out.role();
-                let tags = r.map(|r| r.tags()).unwrap_or_default();
-                let ours = self.check_owner(
-                    &format!("iam role {}", role.name),
-                    owner(tags.iter().map(|t| (t.key(), t.value()))),
-                )?;
-                if !ours {
+            Some(f) => {
+                if !self.check_owner(&label, f.owner)? {
                     let tags = self.tag_list(|k, v| {
                         aws_sdk_iam::types::Tag::builder().key(k).value(v).build()
                     })?;
@@ -285,12 +284,10 @@ impl Deploy<'_> {
                         .set_tags(Some(tags))
                         .send()
                         .await
-                        .ctx(format!("tag iam role {}", role.name))?;
+                        .ctx(format!("tag {label}"))?;
                     changes.push("tags");
                 }
-                let current = r
-                    .and_then(|r| r.assume_role_policy_document())
-                    .and_then(parse_policy);
+                let current = f.it.assume_role_policy_document().and_then(parse_policy);
                 if current.as_ref() != Some(&trust) {
                     iam.update_assume_role_policy()
                         .role_name(&role.name)
@@ -323,21 +320,11 @@ impl Deploy<'_> {
         Ok(outcome(changes))
     }
 
-    #[allow(deprecated)] // list/tag by log group name: what every emulator knows
+    #[allow(deprecated)] // tag by log group name: what every emulator knows
     async fn log_group(&self, name: &str) -> Result<Outcome> {
         let logs = &self.c.logs;
-        let found = logs
-            .describe_log_groups()
-            .log_group_name_prefix(name)
-            .send()
-            .await
-            .ctx(format!("read log group {name}"))?
-            .log_groups
-            .unwrap_or_default()
-            .into_iter()
-            .find(|g| g.log_group_name() == Some(name));
         let mut changes = Vec::new();
-        let retention = match found {
+        let retention = match found::log_group(self.c, name).await? {
             None => {
                 logs.create_log_group()
                     .log_group_name(name)
@@ -348,20 +335,8 @@ impl Deploy<'_> {
                 changes.push("created");
                 None
             }
-            Some(g) => {
-                let tags = logs
-                    .list_tags_log_group()
-                    .log_group_name(name)
-                    .send()
-                    .await
-                    .ctx(format!("read the tags of log group {name}"))?
-                    .tags
-                    .unwrap_or_default();
-                let ours = self.check_owner(
-                    &format!("log group {name}"),
-                    owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                )?;
-                if !ours {
+            Some(f) => {
+                if !self.check_owner(&format!("log group {name}"), f.owner)? {
                     logs.tag_log_group()
                         .log_group_name(name)
                         .set_tags(Some(self.tag_map()))
@@ -370,7 +345,7 @@ impl Deploy<'_> {
                         .ctx(format!("tag log group {name}"))?;
                     changes.push("tags");
                 }
-                g.retention_in_days()
+                f.it
             }
         };
         if retention != Some(LOG_RETENTION_DAYS) {
@@ -390,29 +365,11 @@ impl Deploy<'_> {
         let s3 = &self.c.s3;
         let name = &self.plan.bucket.name;
         let mut changes = Vec::new();
-        let exists = s3
-            .head_bucket()
-            .bucket(name)
-            .send()
-            .await
-            .found(format!("read bucket {name}"))?
-            .is_some();
+        let found = found::bucket(self.c, name).await?;
+        let exists = found.is_some();
         let mut tagged = false;
-        if exists {
-            let tags = match s3.get_bucket_tagging().bucket(name).send().await {
-                Ok(out) => out.tag_set,
-                Err(e) if crate::error::is_not_found(e.code()) => Vec::new(),
-                Err(e) => {
-                    return Err(crate::error::aws(
-                        format!("read the tags of bucket {name}"),
-                        e,
-                    ))
-                }
-            };
-            tagged = self.check_owner(
-                &format!("s3 bucket {name}"),
-                owner(tags.iter().map(|t| (t.key(), t.value()))),
-            )?;
+        if let Some(f) = found {
+            tagged = self.check_owner(&format!("s3 bucket {name}"), f.owner)?;
         } else {
             let mut create = s3.create_bucket().bucket(name);
             if self.plan.region != "us-east-1" {
@@ -542,15 +499,7 @@ impl Deploy<'_> {
             .iter()
             .map(|(k, v)| (A::from(k.as_str()), v.clone()))
             .collect();
-        // The planned dead-letter ARN holds this account; SQS names its own.
-        let url = sqs
-            .get_queue_url()
-            .queue_name(&q.name)
-            .send()
-            .await
-            .found(format!("find queue {}", q.name))?
-            .and_then(|o| o.queue_url);
-        let Some(url) = url else {
+        let Some(found) = found::queue(self.c, &q.name).await? else {
             sqs.create_queue()
                 .queue_name(&q.name)
                 .set_attributes(Some(want))
@@ -560,19 +509,9 @@ impl Deploy<'_> {
                 .ctx(format!("create queue {}", q.name))?;
             return Ok(Outcome::Created);
         };
+        let url = found.it;
         let mut changes = Vec::new();
-        let tags = sqs
-            .list_queue_tags()
-            .queue_url(&url)
-            .send()
-            .await
-            .ctx(format!("read the tags of queue {}", q.name))?
-            .tags
-            .unwrap_or_default();
-        if !self.check_owner(
-            &format!("sqs queue {}", q.name),
-            owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        )? {
+        if !self.check_owner(&format!("sqs queue {}", q.name), found.owner)? {
             sqs.tag_queue()
                 .queue_url(&url)
                 .set_tags(Some(self.tag_map()))
@@ -606,15 +545,8 @@ impl Deploy<'_> {
     async fn table(&self, t: &TablePlan) -> Result<Outcome> {
         let ddb = &self.c.ddb;
         let mut changes = Vec::new();
-        let desc = ddb
-            .describe_table()
-            .table_name(&t.name)
-            .send()
-            .await
-            .found(format!("read table {}", t.name))?
-            .and_then(|o| o.table);
         let arn = self.plan.arns().table(&t.name);
-        match desc {
+        match found::table(self.c, &t.name).await? {
             None => {
                 let tags = self.tag_list(|k, v| ddbt::Tag::builder().key(k).value(v).build())?;
                 ddb.create_table()
@@ -638,20 +570,9 @@ impl Deploy<'_> {
                     .ctx(format!("create table {}", t.name))?;
                 changes.push("created");
             }
-            Some(d) => {
-                let arn = d.table_arn().unwrap_or(&arn).to_string();
-                let tags = ddb
-                    .list_tags_of_resource()
-                    .resource_arn(&arn)
-                    .send()
-                    .await
-                    .ctx(format!("read the tags of table {}", t.name))?
-                    .tags
-                    .unwrap_or_default();
-                if !self.check_owner(
-                    &format!("dynamodb table {}", t.name),
-                    owner(tags.iter().map(|t| (t.key(), t.value()))),
-                )? {
+            Some(f) => {
+                let arn = f.it.table_arn().unwrap_or(&arn).to_string();
+                if !self.check_owner(&format!("dynamodb table {}", t.name), f.owner)? {
                     let tags =
                         self.tag_list(|k, v| ddbt::Tag::builder().key(k).value(v).build())?;
                     ddb.tag_resource()
@@ -758,14 +679,8 @@ impl Deploy<'_> {
         let env = lt::Environment::builder()
             .set_variables(Some(f.environment.clone().into_iter().collect()))
             .build();
-        let found = lambda
-            .get_function()
-            .function_name(&f.name)
-            .send()
-            .await
-            .found(format!("read lambda {}", f.name))?;
         let mut changes = Vec::new();
-        match found {
+        match found::function(self.c, &f.name).await? {
             None => {
                 let mut attempt = 0;
                 loop {
@@ -801,12 +716,8 @@ impl Deploy<'_> {
                 }
                 changes.push("created");
             }
-            Some(out) => {
-                let tags = out.tags.clone().unwrap_or_default();
-                if !self.check_owner(
-                    &format!("lambda {}", f.name),
-                    owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                )? {
+            Some(found) => {
+                if !self.check_owner(&format!("lambda {}", f.name), found.owner)? {
                     lambda
                         .tag_resource()
                         .resource(self.plan.arns().function(&f.name))
@@ -816,7 +727,8 @@ impl Deploy<'_> {
                         .ctx(format!("tag lambda {}", f.name))?;
                     changes.push("tags");
                 }
-                let cfg = out
+                let cfg = found
+                    .it
                     .configuration
                     .unwrap_or_else(|| lt::FunctionConfiguration::builder().build());
                 let have_env: BTreeMap<String, String> = cfg
@@ -975,31 +887,16 @@ impl Deploy<'_> {
         use aws_sdk_eventbridge::types as ev;
         let events = &self.c.events;
         let arn = self.plan.arns().rule(name);
-        let found = events
-            .describe_rule()
-            .name(name)
-            .send()
-            .await
-            .found(format!("read rule {name}"))?;
+        let found = found::rule(self.c, name).await?;
         let mut changes = Vec::new();
         let tags = self.tag_list(|k, v| ev::Tag::builder().key(k).value(v).build())?;
         let same = found.as_ref().is_some_and(|r| {
-            r.schedule_expression() == Some(schedule) && r.state() == Some(&ev::RuleState::Enabled)
+            r.it.schedule_expression() == Some(schedule)
+                && r.it.state() == Some(&ev::RuleState::Enabled)
         });
         if let Some(r) = &found {
-            let arn = r.arn().unwrap_or(&arn);
-            let have = events
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .ctx(format!("read the tags of rule {name}"))?
-                .tags
-                .unwrap_or_default();
-            if !self.check_owner(
-                &format!("eventbridge rule {name}"),
-                owner(have.iter().map(|t| (t.key(), t.value()))),
-            )? {
+            let arn = r.it.arn().unwrap_or(&arn);
+            if !self.check_owner(&format!("eventbridge rule {name}"), r.owner.clone())? {
                 events
                     .tag_resource()
                     .resource_arn(arn)
@@ -1041,13 +938,7 @@ impl Deploy<'_> {
             .map(|t| t.id().to_string())
             .collect();
         if !stray.is_empty() {
-            events
-                .remove_targets()
-                .rule(name)
-                .set_ids(Some(stray))
-                .send()
-                .await
-                .ctx(format!("remove stray targets of rule {name}"))?;
+            crate::destroy::remove_targets(self.c, name, stray).await?;
             changes.push("targets");
         }
         if !targets
@@ -1076,13 +967,9 @@ impl Deploy<'_> {
         let label = format!("api gateway {name}");
         self.progress.start(&label);
         let mut changes = Vec::new();
-        let id = match crate::destroy::find_api(self.c, name).await? {
-            Some((id, tags)) => {
-                self.check_owner(
-                    &label,
-                    owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                )?;
-                if owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))).is_none() {
+        let id = match found::api(self.c, name, &self.plan.profile).await? {
+            Some(Found { owner, it: id }) => {
+                if !self.check_owner(&label, owner)? {
                     gwc.tag_resource()
                         .resource_arn(format!(
                             "arn:aws:apigateway:{}::/restapis/{id}",

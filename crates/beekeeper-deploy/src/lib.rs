@@ -13,6 +13,7 @@ pub mod clients;
 pub mod control;
 pub mod destroy;
 pub mod error;
+pub mod found;
 pub mod plan;
 pub mod progress;
 

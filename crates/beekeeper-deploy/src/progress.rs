@@ -42,3 +42,14 @@ impl Progress for Quiet {
     fn start(&self, _: &str) {}
     fn finish(&self, _: &str, _: &Outcome) {}
 }
+
+/// Runs one step of a deploy or destroy, reporting its start and outcome.
+pub async fn step<F>(progress: &dyn Progress, resource: String, f: F) -> crate::Result<Outcome>
+where
+    F: std::future::Future<Output = crate::Result<Outcome>>,
+{
+    progress.start(&resource);
+    let outcome = f.await?;
+    progress.finish(&resource, &outcome);
+    Ok(outcome)
+}

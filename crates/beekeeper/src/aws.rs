@@ -226,27 +226,17 @@ fn deployed_plan(files: &Files, name: &str) -> Result<Option<(Profile, Deployed,
     Ok(Some((profile, d, plan)))
 }
 
-/// `on`/`off` of a deployed room; `None` if the profile is not deployed.
-pub fn switch(
-    files: &Files,
-    name: &str,
-    enabled: bool,
-    opts: &AwsOpts,
-) -> Result<Option<beekeeper_core::RoomConfig>, CliError> {
-    let Some((profile, _, plan)) = deployed_plan(files, name)? else {
-        return Ok(None);
-    };
-    let cfg = runtime()?.block_on(async {
-        let c = clients(&profile, opts).await;
-        control::switch(&c, &plan, enabled).await
-    })?;
-    Ok(Some(cfg))
+/// A change the room commands make to a deployed room.
+pub enum Change {
+    Enabled(bool),
+    Rate(u32),
 }
 
-pub fn set_rate(
+/// Applies `change` to the deployed room; `None` if the profile is not deployed.
+pub fn update(
     files: &Files,
     name: &str,
-    rate: u32,
+    change: Change,
     opts: &AwsOpts,
 ) -> Result<Option<beekeeper_core::RoomConfig>, CliError> {
     let Some((profile, _, plan)) = deployed_plan(files, name)? else {
@@ -254,7 +244,10 @@ pub fn set_rate(
     };
     let cfg = runtime()?.block_on(async {
         let c = clients(&profile, opts).await;
-        control::set_rate(&c, &plan, rate).await
+        match change {
+            Change::Enabled(on) => control::switch(&c, &plan, on).await,
+            Change::Rate(rate) => control::set_rate(&c, &plan, rate).await,
+        }
     })?;
     Ok(Some(cfg))
 }

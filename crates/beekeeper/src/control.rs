@@ -59,7 +59,7 @@ pub fn switch(
     json: bool,
     opts: &AwsOpts,
 ) -> Result<(), CliError> {
-    let cfg = match aws::switch(files, name, enabled, opts)? {
+    let cfg = match aws::update(files, name, aws::Change::Enabled(enabled), opts)? {
         Some(cfg) => cfg,
         None => control(files, name)?.update(|c| c.enabled = enabled)?,
     };
@@ -78,7 +78,7 @@ pub fn set_rate(
         flag: "RATE",
         reason: e.to_string(),
     })?;
-    let cfg = match aws::set_rate(files, name, rate, opts)? {
+    let cfg = match aws::update(files, name, aws::Change::Rate(rate), opts)? {
         Some(cfg) => cfg,
         None => control(files, name)?.update(|c| {
             c.rate_limit = rate;
@@ -125,24 +125,12 @@ fn aws_status(name: &str, d: &Deployed, s: &AwsStatus, json: bool) {
         );
         return;
     }
-    println!(
-        "profile:               {name} (on AWS, {} at {})",
-        d.region, d.url
-    );
-    println!(
-        "room:                  {}",
-        if cfg.enabled { "on" } else { "off" }
-    );
-    println!(
-        "rate:                  {} per minute (limit {})",
-        cfg.effective_rate(),
-        cfg.rate_limit
-    );
-    println!("in line:               {}", s.queue_depth);
-    println!("admitted, last minute: {}", s.admitted_last_minute);
-    println!(
-        "estimated wait now:    {}",
-        human_secs(s.wait_seconds_for_new_arrival)
+    print_room(
+        &format!("{name} (on AWS, {} at {})", d.region, d.url),
+        cfg,
+        s.queue_depth,
+        s.admitted_last_minute,
+        s.wait_seconds_for_new_arrival,
     );
     println!(
         "throttle:              {}",
@@ -201,19 +189,13 @@ pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(
         );
         return Ok(());
     }
-    println!("profile:               {name} (served at {})", s.url);
-    println!(
-        "room:                  {}",
-        if cfg.enabled { "on" } else { "off" }
+    print_room(
+        &format!("{name} (served at {})", s.url),
+        &cfg,
+        queue_depth,
+        admitted_last_minute,
+        wait,
     );
-    println!(
-        "rate:                  {} per minute (limit {})",
-        cfg.effective_rate(),
-        cfg.rate_limit
-    );
-    println!("in line:               {queue_depth}");
-    println!("admitted, last minute: {admitted_last_minute}");
-    println!("estimated wait now:    {}", human_secs(wait));
     match (cfg.dynamic_throttle, &last) {
         (false, _) => println!("throttle:              off"),
         (true, None) => println!("throttle:              on, probing {} (no decision yet)", cfg.probe_target()),
@@ -227,6 +209,23 @@ pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(
         ),
     }
     Ok(())
+}
+
+/// The lines of `status` both backends share.
+fn print_room(profile: &str, cfg: &RoomConfig, in_line: u64, admitted: u64, wait: u64) {
+    println!("profile:               {profile}");
+    println!(
+        "room:                  {}",
+        if cfg.enabled { "on" } else { "off" }
+    );
+    println!(
+        "rate:                  {} per minute (limit {})",
+        cfg.effective_rate(),
+        cfg.rate_limit
+    );
+    println!("in line:               {in_line}");
+    println!("admitted, last minute: {admitted}");
+    println!("estimated wait now:    {}", human_secs(wait));
 }
 
 fn human_secs(s: u64) -> String {
