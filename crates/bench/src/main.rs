@@ -4,7 +4,9 @@
 //!
 //! cargo run --release -p bench -- serve     # needs wrk (Debian: apt-get install wrk)
 //! cargo run -p bench -- deploy               # against moto (scripts/aws-tools installs it)
+//! cargo run -p bench -- cold-start           # after scripts/build-lambdas --release
 
+mod cold_start;
 mod deploy;
 mod serve;
 
@@ -23,6 +25,8 @@ enum Bench {
     Serve(serve::Args),
     /// Deploy, redeploy and destroy against moto: wall time and AWS calls
     Deploy(deploy::Args),
+    /// Lambda cold start: exec to the first runtime-API request, next to exec of /bin/true
+    ColdStart(cold_start::Args),
 }
 
 fn main() {
@@ -30,6 +34,7 @@ fn main() {
     let result = match cli.bench {
         Bench::Serve(args) => serve::run(args),
         Bench::Deploy(args) => deploy::run(args),
+        Bench::ColdStart(args) => cold_start::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
