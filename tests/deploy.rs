@@ -229,6 +229,25 @@ fn deploy_errors_are_one_line_with_a_hint() {
         "{err}"
     );
 
+    // A named AWS profile that gives nothing is named in the error.
+    let out = Command::new(BIN)
+        .args(["deploy", "sale", "--aws-profile", "nosuch"])
+        .env("BEEKEEPER_CONFIG", &cfg)
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: AWS profile \"nosuch\" gave no credentials (hint: check ~/.aws/config and ~/.aws/credentials, or run `aws sso login --profile nosuch`)"
+    );
+
     let closed = format!("http://127.0.0.1:{}", moto::free_port());
     let out = run(
         &cfg,

@@ -30,6 +30,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))
 }
 
+/// The identity check, with the AWS profile named when it gave nothing.
+async fn account(c: &Clients, opts: &AwsOpts) -> Result<String, CliError> {
+    beekeeper_deploy::account(c)
+        .await
+        .map_err(|e| match (&opts.aws_profile, &e) {
+            (Some(p), beekeeper_deploy::DeployError::Aws { detail, .. })
+                if detail == "no credentials found" =>
+            {
+                CliError::AwsProfile(p.clone())
+            }
+            _ => e.into(),
+        })
+}
+
 async fn clients(profile: &Profile, opts: &AwsOpts) -> Clients {
     let sdk = beekeeper_deploy::clients::sdk_config(
         &profile.region,
@@ -108,7 +122,7 @@ pub fn deploy(files: &Files, args: DeployArgs, opts: &AwsOpts, json: bool) -> Re
     let steps = Steps::new();
     let (deployed, calls) = runtime()?.block_on(async {
         let c = clients(&profile, opts).await;
-        let account = beekeeper_deploy::account(&c).await?;
+        let account = account(&c, opts).await?;
         let plan = Plan::new(&args.profile, &profile, Some(&account));
         let deployed = Deploy {
             c: &c,
@@ -178,7 +192,7 @@ pub fn destroy(
     let steps = Steps::new();
     let (done, calls) = runtime()?.block_on(async {
         let c = clients(&profile, opts).await;
-        let account = beekeeper_deploy::account(&c).await?;
+        let account = account(&c, opts).await?;
         let plan = Plan::new(&args.profile, &profile, Some(&account));
         let done = Destroy {
             c: &c,

@@ -47,6 +47,8 @@ pub enum CliError {
     Store(#[from] beekeeper_local::StoreError),
     #[error(transparent)]
     Deploy(#[from] beekeeper_deploy::DeployError),
+    #[error("AWS profile {0:?} gave no credentials (hint: check ~/.aws/config and ~/.aws/credentials, or run `aws sso login --profile {0}`)")]
+    AwsProfile(String),
     #[error("destroy needs confirmation (stdin is not a terminal; pass --yes)")]
     NeedsConfirmation,
     #[error("{0}")]
