@@ -208,19 +208,23 @@ fn deploy_errors_are_one_line_with_a_hint() {
         "error: no Lambda artifact at /nonexistent/producer/bootstrap.zip (hint: build them with `scripts/build-lambdas --release`, or pass --artifacts DIR)"
     );
 
-    let out = Command::new(BIN)
-        .args(["deploy", "sale", "--artifacts", art.to_str().unwrap()])
-        .env("BEEKEEPER_CONFIG", &cfg)
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("HOME", dir.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // No credentials anywhere: an empty home, no environment.
+    let bare = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("BEEKEEPER_CONFIG", &cfg)
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("HOME", dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = bare(&["deploy", "sale", "--artifacts", art.to_str().unwrap()]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -230,19 +234,7 @@ fn deploy_errors_are_one_line_with_a_hint() {
     );
 
     // A named AWS profile that gives nothing is named in the error.
-    let out = Command::new(BIN)
-        .args(["deploy", "sale", "--aws-profile", "nosuch"])
-        .env("BEEKEEPER_CONFIG", &cfg)
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("HOME", dir.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = bare(&["deploy", "sale", "--aws-profile", "nosuch"]);
     assert_eq!(
         text(&out.stderr).trim(),
         "error: AWS profile \"nosuch\" gave no credentials (hint: check ~/.aws/config and ~/.aws/credentials, or run `aws sso login --profile nosuch`)"
