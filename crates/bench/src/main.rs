@@ -5,7 +5,9 @@
 //! cargo run --release -p bench -- serve     # needs wrk (Debian: apt-get install wrk)
 //! cargo run -p bench -- deploy               # against moto (scripts/aws-tools installs it)
 //! cargo run -p bench -- cold-start           # after scripts/build-lambdas --release
+//! cargo run -p bench -- capacity             # the capacity and cost model's figures
 
+mod capacity;
 mod cold_start;
 mod deploy;
 mod serve;
@@ -27,6 +29,8 @@ enum Bench {
     Deploy(deploy::Args),
     /// Lambda cold start: exec to the first runtime-API request, next to exec of /bin/true
     ColdStart(cold_start::Args),
+    /// The capacity and cost model: beekeeper next to the original design
+    Capacity(capacity::Args),
 }
 
 fn main() {
@@ -35,6 +39,7 @@ fn main() {
         Bench::Serve(args) => serve::run(args),
         Bench::Deploy(args) => deploy::run(args),
         Bench::ColdStart(args) => cold_start::run(args),
+        Bench::Capacity(args) => capacity::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
