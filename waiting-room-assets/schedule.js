@@ -7,7 +7,7 @@ var BeekeeperSchedule = (function () {
   // Seconds until the next poll, elapsedSecs after an estimate of waitSecs.
   function pollIntervalSecs(waitSecs, elapsedSecs) {
     var remaining = waitSecs - elapsedSecs;
-    if (remaining > 0) return clamp(Math.floor(remaining / 2), POLL_MIN_SECS, POLL_MAX_SECS);
+    if (remaining > 0) return clamp(Math.floor(remaining * 2 / 3), POLL_MIN_SECS, POLL_MAX_SECS);
     return clamp(Math.floor((elapsedSecs - waitSecs) / 2), POLL_MIN_SECS, POLL_OVERDUE_MAX_SECS);
   }
   // unit in [0, 1) spreads the interval over +-20% of itself, in milliseconds.

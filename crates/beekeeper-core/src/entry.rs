@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(
             r.json.as_deref(),
-            Some(format!(r#"{{"token":"{t}","position":30,"waitSeconds":30,"pollSeconds":15,"room":"room/index.html?p=30&w=30"}}"#).as_str())
+            Some(format!(r#"{{"token":"{t}","position":30,"waitSeconds":30,"pollSeconds":20,"room":"room/index.html?p=30&w=30"}}"#).as_str())
         );
         assert_eq!(
             r.set_cookie,

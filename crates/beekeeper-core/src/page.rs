@@ -6,46 +6,52 @@
 /// is filled by [`render`].
 pub const INDEX_TEMPLATE: &str = include_str!("../../../waiting-room-assets/index.html");
 
-/// The room page's other files: (name, content type, body). `serve` answers
-/// these names only and the deployer uploads exactly these, beside `index.html`.
-pub const ASSETS: &[(&str, &str, &str)] = &[
+/// The page's stylesheet and scripts, written into the page itself where
+/// the template links them: a visitor's page load is one request.
+const INLINED: &[(&str, &str)] = &[
     (
-        "room.css",
-        "text/css; charset=utf-8",
+        r#"<link rel="stylesheet" href="room.css">"#,
         include_str!("../../../waiting-room-assets/room.css"),
     ),
     (
-        "room.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../waiting-room-assets/room.js"),
+        r#"<script src="schedule.js"></script>"#,
+        include_str!("../../../waiting-room-assets/schedule.js"),
     ),
     (
-        "schedule.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../waiting-room-assets/schedule.js"),
+        r#"<script src="room.js"></script>"#,
+        include_str!("../../../waiting-room-assets/room.js"),
     ),
 ];
 
 /// Content type of the rendered `index.html`.
 pub const INDEX_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
-/// Every file of the room page for `room_name`: (name, content type, body).
+/// The files of the room page for `room_name`: (name, content type, body).
+/// There is one, `index.html`, with everything in it.
 pub fn files(room_name: &str) -> Vec<(&'static str, &'static str, String)> {
-    let mut out = vec![(
+    vec![(
         "index.html",
         INDEX_CONTENT_TYPE,
         render(INDEX_TEMPLATE, room_name),
-    )];
-    out.extend(ASSETS.iter().map(|(n, ct, b)| (*n, *ct, (*b).to_string())));
-    out
+    )]
 }
 
 /// Placeholder in `waiting-room-assets/index.html`.
 pub const ROOM_NAME_SLOT: &str = "{{room_name}}";
 
-/// The page with every slot filled with the HTML-escaped room name.
+/// The page with every slot filled with the HTML-escaped room name, and
+/// its stylesheet and scripts inlined.
 pub fn render(template: &str, room_name: &str) -> String {
-    template.replace(ROOM_NAME_SLOT, &escape_html(room_name))
+    let mut page = template.replace(ROOM_NAME_SLOT, &escape_html(room_name));
+    for (tag, body) in INLINED {
+        let inline = if tag.starts_with("<link") {
+            format!("<style>\n{body}</style>")
+        } else {
+            format!("<script>\n{body}</script>")
+        };
+        page = page.replace(tag, &inline);
+    }
+    page
 }
 
 fn escape_html(s: &str) -> String {
@@ -77,5 +83,19 @@ mod tests {
             "<h1>Tom &amp; Jerry&#39;s &lt;b&gt;&quot;sale&quot;&lt;/b&gt;</h1>\
              <title>Tom &amp; Jerry&#39;s &lt;b&gt;&quot;sale&quot;&lt;/b&gt;</title>"
         );
+    }
+
+    #[test]
+    fn the_page_is_one_file_with_its_style_and_scripts_inside() {
+        let files = files("Sale");
+        assert_eq!(files.len(), 1);
+        let page = &files[0].2;
+        assert!(!page.contains("src=") && !page.contains("href=\"room.css\""));
+        assert!(page.contains("<style>") && page.contains("BeekeeperSchedule"));
+        // Each inlined body is closed by its own tag only.
+        for (_, body) in INLINED {
+            assert!(!body.contains("</script") && !body.contains("</style"));
+        }
+        assert_eq!(page.matches("<script>").count(), 2);
     }
 }

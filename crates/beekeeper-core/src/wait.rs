@@ -25,12 +25,15 @@ pub fn estimated_wait_secs(position: u64, rate_per_min: u32) -> u64 {
 }
 
 /// Seconds until the next poll, `elapsed_secs` after an estimate of
-/// `wait_secs` was made. Far from the front the page polls rarely (half the
-/// remaining wait, so each poll halves the error), near it every few seconds;
-/// once overdue it backs off gently.
+/// `wait_secs` was made. Far from the front the page polls rarely (every
+/// 5 minutes), then at two thirds of the remaining wait, near the front
+/// every few seconds; once overdue it backs off gently. Two thirds rather
+/// than a half: 11 polls instead of 13 for a 30-minute wait
+/// (`capacity::polls_for_wait`), for a visitor admitted sooner than
+/// estimated noticing a little later.
 pub fn poll_interval_secs(wait_secs: u64, elapsed_secs: u64) -> u64 {
     if let Some(remaining) = wait_secs.checked_sub(elapsed_secs).filter(|r| *r > 0) {
-        (remaining / 2).clamp(POLL_MIN_SECS, POLL_MAX_SECS)
+        (remaining * 2 / 3).clamp(POLL_MIN_SECS, POLL_MAX_SECS)
     } else {
         ((elapsed_secs - wait_secs) / 2).clamp(POLL_MIN_SECS, POLL_OVERDUE_MAX_SECS)
     }
@@ -56,7 +59,7 @@ mod tests {
         assert_eq!(estimated_wait_secs(501, 500), 61);
         assert_eq!(estimated_wait_secs(u64::MAX, 10), MAX_WAIT_SECS);
         assert_eq!(poll_interval_secs(1800, 0), 300);
-        assert_eq!(poll_interval_secs(60, 0), 30);
+        assert_eq!(poll_interval_secs(60, 0), 40);
         assert_eq!(poll_interval_secs(4, 0), 3);
         assert_eq!(poll_interval_secs(60, 60), 3);
         assert_eq!(poll_interval_secs(60, 300), 60);

@@ -251,22 +251,12 @@ async fn room_index(State(app): Shared) -> Response {
         .into_response()
 }
 
+/// The page is the room's one file (its style and scripts are inside).
 async fn room_asset(State(app): Shared, Path(file): Path<String>) -> Response {
     if file == "index.html" {
         return room_index(State(app)).await;
     }
-    match assets::find(&file) {
-        Some((content_type, body)) => (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::CACHE_CONTROL, "public, max-age=300"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            body,
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
-    }
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 /// `GET /polling`: is it my turn yet?
