@@ -6,7 +6,9 @@
 //! cargo run -p bench -- deploy               # against moto (scripts/aws-tools installs it)
 //! cargo run -p bench -- cold-start           # after scripts/build-lambdas --release
 //! cargo run -p bench -- capacity             # the capacity and cost model's figures
+//! cargo run --release -p bench -- accuracy   # admitted per minute and smoothness, serve vs the original policy
 
+mod accuracy;
 mod capacity;
 mod cold_start;
 mod deploy;
@@ -31,6 +33,8 @@ enum Bench {
     ColdStart(cold_start::Args),
     /// The capacity and cost model: beekeeper next to the original design
     Capacity(capacity::Args),
+    /// Admission accuracy and smoothness with a backlog, next to the original policy
+    Accuracy(accuracy::Args),
 }
 
 fn main() {
@@ -40,6 +44,7 @@ fn main() {
         Bench::Deploy(args) => deploy::run(args),
         Bench::ColdStart(args) => cold_start::run(args),
         Bench::Capacity(args) => capacity::run(args),
+        Bench::Accuracy(args) => accuracy::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -90,7 +90,7 @@ fn hello_world() -> Result<String, String> {
 }
 
 /// The release `beekeeper` beside this binary, built first.
-fn beekeeper_binary() -> Result<PathBuf, String> {
+pub(crate) fn beekeeper_binary() -> Result<PathBuf, String> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-q", "-p", "beekeeper"])
         .status()
@@ -102,7 +102,7 @@ fn beekeeper_binary() -> Result<PathBuf, String> {
     Ok(exe.with_file_name("beekeeper"))
 }
 
-struct Served(Child);
+pub(crate) struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -111,14 +111,25 @@ impl Drop for Served {
     }
 }
 
-fn serve(bin: &Path, dir: &Path) -> Result<(Served, String), String> {
+/// `beekeeper serve` of a profile admitting `rate` per minute, its data in
+/// `dir`; `minute_ms` shortens the room's minute (BEEKEEPER_MINUTE_MS).
+pub(crate) fn serve_room(
+    bin: &Path,
+    dir: &Path,
+    rate: u32,
+    minute_ms: Option<u64>,
+) -> Result<(Served, String), String> {
     let config = dir.join("profiles.toml");
     std::fs::write(
         &config,
-        "[profiles.bench]\nname = \"Bench\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = 100000\ndynamic_throttle = false\n",
+        format!("[profiles.bench]\nname = \"Bench\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = {rate}\ndynamic_throttle = false\n"),
     )
     .map_err(|e| e.to_string())?;
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    if let Some(ms) = minute_ms {
+        cmd.env("BEEKEEPER_MINUTE_MS", ms.to_string());
+    }
+    let mut child = cmd
         .args(["serve", "bench", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .env("BEEKEEPER_CONFIG", &config)
@@ -186,7 +197,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let bin = beekeeper_binary()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let hello = hello_world()?;
-    let (_served, base) = serve(&bin, dir.path())?;
+    let (_served, base) = serve_room(&bin, dir.path(), 100_000, None)?;
     let cookie = admitted_cookie(&base)?;
     let rows = [
         ("hello world (baseline)", wrk(&hello, None, &args)?),

@@ -1,0 +1,240 @@
+//! Admission accuracy and smoothness of `beekeeper serve` with a backlog,
+//! for rates from 10 to 20,000 a minute, next to the original beekeeper's
+//! policy reimplemented here: every minute, ⌈R/1000⌉ consumers each take up
+//! to 100 batches of 10 as fast as they can and stop at the first empty
+//! receive.
+//!
+//! The room's minute is shortened (BEEKEEPER_MINUTE_MS, as the accuracy
+//! test does) so that several minutes of backlog fit in a short run; the
+//! rate, the pacing and the windows all scale with it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::serve::{beekeeper_binary, serve_room};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Rates (admits per minute) to measure
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 15, 60, 500, 3300, 20000])]
+    rates: Vec<u32>,
+    /// Length of the room's minute, in milliseconds
+    #[arg(long, default_value_t = 12_000)]
+    minute_ms: u64,
+    /// Minutes of backlog per rate
+    #[arg(long, default_value_t = 3)]
+    minutes: u32,
+}
+
+/// Admissions in each window of `len` starting at an admission, over the
+/// admissions from `from` to `to` (sliding, two pointers).
+fn windows(times: &[u64], len: u64, from: u64, to: u64) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for (i, &t) in times.iter().enumerate() {
+        if t < from || t + len > to {
+            continue;
+        }
+        j = j.max(i);
+        while j < times.len() && times[j] < t + len {
+            j += 1;
+        }
+        out.push(j - i);
+    }
+    out
+}
+
+struct Figures {
+    /// Admitted in each consecutive minute from the first admission.
+    minutes: Vec<usize>,
+    /// Fewest and most in any minute-long window starting at an admission.
+    sliding: (usize, usize),
+    peak5: usize,
+}
+
+/// Admissions in consecutive windows of `len` from `from`, whole windows up to `to`.
+fn consecutive(times: &[u64], len: u64, from: u64, to: u64) -> Vec<usize> {
+    (0..)
+        .map(|k| from + k * len)
+        .take_while(|start| start + len <= to)
+        .map(|start| {
+            times
+                .iter()
+                .filter(|&&t| t >= start && t < start + len)
+                .count()
+        })
+        .collect()
+}
+
+fn report(rate: u32, name: &str, f: &Figures) -> String {
+    let r = f64::from(rate);
+    let err = |n: usize| (n as f64 - r) / r * 100.0;
+    let lo = f.minutes.iter().copied().min().unwrap_or(0);
+    let hi = f.minutes.iter().copied().max().unwrap_or(0);
+    // The 5-second bound in whole visitors, as the core's property tests use it.
+    let bound = (1.2 * r / 12.0).ceil() as usize;
+    format!(
+        "| {rate} | {name} | {lo}–{hi} | {:+.1}% … {:+.1}% | {}–{} | {} | {bound} |",
+        err(lo),
+        err(hi),
+        f.sliding.0,
+        f.sliding.1,
+        f.peak5,
+    )
+}
+
+/// The original policy with a backlog that outlasts the run: each minute
+/// its consumers admit ⌈R/1000⌉ × 1000 (they never meet an empty receive),
+/// all at once from the start of the minute, one batch of 10 every
+/// `batch_ms` of a real minute (scaled like the room's minute). Times in µs.
+fn original(rate: u32, minute_ms: u64, minutes: u32, batch_ms: u64) -> Figures {
+    let consumers = rate.div_ceil(1000) as u64;
+    let minute = minute_ms * 1000;
+    let batch = batch_ms * 1000 * minute_ms / 60_000;
+    let mut times = Vec::new();
+    for m in 0..u64::from(minutes) {
+        for _ in 0..consumers {
+            for b in 0..100u64 {
+                times.extend(std::iter::repeat_n(m * minute + b * batch, 10));
+            }
+        }
+    }
+    times.sort_unstable();
+    let end = u64::from(minutes) * minute;
+    let sliding = windows(&times, minute, 0, end);
+    let five = windows(&times, minute / 12, 0, end);
+    Figures {
+        minutes: consecutive(&times, minute, 0, end),
+        sliding: (
+            sliding.iter().copied().min().unwrap_or(0),
+            sliding.iter().copied().max().unwrap_or(0),
+        ),
+        peak5: five.into_iter().max().unwrap_or(0),
+    }
+}
+
+async fn arrive(base: &str, n: usize) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (client, sem, url) = (client.clone(), sem.clone(), format!("{base}/beekeeper"));
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.map_err(|e| e.to_string())?;
+            let r = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if r.status() != 302 {
+                return Err(format!("arrival answered {}", r.status()));
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+fn admissions(dir: &Path) -> Result<Vec<u64>, String> {
+    let db = rusqlite::Connection::open(dir.join("data/room.db")).map_err(|e| e.to_string())?;
+    db.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let mut st = db
+        .prepare("SELECT admitted_ms FROM admitted ORDER BY admitted_ms")
+        .map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map([], |r| r.get::<_, i64>(0))
+        .map_err(|e| e.to_string())?;
+    rows.map(|r| r.map(|t| t as u64).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn queued(dir: &Path) -> Result<u64, String> {
+    let db = rusqlite::Connection::open(dir.join("data/room.db")).map_err(|e| e.to_string())?;
+    db.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    db.query_row("SELECT count(*) FROM queue", [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(|e| e.to_string())
+}
+
+fn measure_serve(bin: &Path, rate: u32, args: &Args) -> Result<Figures, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_served, base) = serve_room(bin, dir.path(), rate, Some(args.minute_ms))?;
+    // More than `minutes` minutes of backlog, so the line never runs dry
+    // inside the measured windows.
+    let visitors = (rate as usize) * (args.minutes as usize + 1);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(arrive(&base, visitors))?;
+    let run = Duration::from_millis(args.minute_ms * u64::from(args.minutes));
+    let started = std::time::Instant::now();
+    while started.elapsed() < run + Duration::from_millis(args.minute_ms / 2) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = queued(dir.path())?;
+    if left == 0 {
+        return Err(format!("the backlog ran dry at rate {rate}"));
+    }
+    let times = admissions(dir.path())?;
+    let (from, to) = match (times.first(), times.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => return Err(format!("nobody admitted at rate {rate}")),
+    };
+    let sliding = windows(&times, args.minute_ms, from, to);
+    let five = windows(&times, args.minute_ms / 12, from, to);
+    Ok(Figures {
+        minutes: consecutive(&times, args.minute_ms, from, to),
+        sliding: (
+            sliding.iter().copied().min().ok_or("no minute window")?,
+            sliding.iter().copied().max().ok_or("no minute window")?,
+        ),
+        peak5: five.into_iter().max().unwrap_or(0),
+    })
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let bin = beekeeper_binary()?;
+    println!(
+        "admission accuracy with a backlog: `beekeeper serve`, minute shortened to {} ms, {} minutes a rate (sliding windows); the original policy reimplemented, a batch every 20 ms",
+        args.minute_ms, args.minutes
+    );
+    println!();
+    println!("| R per minute | policy | admitted per minute | vs R | any minute-long window | peak 5-s window | bound ⌈1.2·R/12⌉ |");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &rate in &args.rates {
+        let ours = measure_serve(&bin, rate, &args)?;
+        println!("{}", report(rate, "beekeeper serve", &ours));
+        let theirs = original(rate, args.minute_ms, args.minutes, 20);
+        println!("{}", report(rate, "original", &theirs));
+    }
+    println!();
+    println!("goals: admitted per minute within ±1% of R; peak 5-s window ≤ 1.2 × R/12");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_windows_count_what_falls_in_them() {
+        let times = [0, 10, 20, 30, 100];
+        assert_eq!(windows(&times, 25, 0, 100), vec![3, 3, 2, 1]);
+        assert_eq!(windows(&times, 200, 0, 300), vec![5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn the_original_policy_rounds_up_to_thousands_and_bursts() {
+        let f = original(500, 60_000, 3, 20);
+        assert_eq!(f.minutes, vec![1000, 1000, 1000]);
+        // All 1,000 in the first 2 seconds of the minute.
+        assert_eq!(f.peak5, 1000);
+        // The same with the minute shortened: batches scale with it.
+        assert_eq!(original(500, 12_000, 3, 20).peak5, 1000);
+        let f = original(3300, 60_000, 2, 20);
+        assert_eq!(f.minutes, vec![4000, 4000]);
+    }
+}
