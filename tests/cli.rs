@@ -9,13 +9,7 @@ use std::process::{Command, Output, Stdio};
 use common::BIN;
 
 fn run(config: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("BEEKEEPER_CONFIG", config)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::command(config).args(args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {

@@ -18,16 +18,13 @@ use common::BIN;
 use serde_json::Value;
 
 fn run(config: &Path, endpoint: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    common::command(config)
         .args(args)
-        .env("BEEKEEPER_CONFIG", config)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

@@ -9,6 +9,15 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_beekeeper");
 
+/// The binary with `config` as its profiles file, no colour, no stdin.
+pub fn command(config: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("BEEKEEPER_CONFIG", config)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
 /// A profile's config directory plus a running room.
 pub struct Room {
     pub dir: tempfile::TempDir,

@@ -409,6 +409,11 @@ impl Visitor {
     }
 }
 
+/// GET `url`, as the origin's client check would, and its JSON answer.
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn scheduled(region: &str) -> Value {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -570,14 +575,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let check: Value = http
-            .get(format!("{base}/live/client-check/{}", v.token()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let check = get_json(&http, &format!("{base}/live/client-check/{}", v.token())).await;
         assert_eq!(check["allow"], true, "{check}");
         admitted.push(check["admittedAt"].as_u64().unwrap());
     }
@@ -585,21 +583,10 @@ async fn a_crowd_goes_through_the_deployed_api() {
     // First come, first admitted.
     assert!(admitted.windows(2).all(|w| w[0] <= w[1]), "{admitted:?}");
     // Skipping the line gets nothing.
-    let forged: Value = http
-        .get(format!("{base}/live/client-check/{}", "0".repeat(32)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(forged, json!({"allow": false}));
-    let junk = http
-        .get(format!("{base}/live/client-check/'%20OR%201=1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(junk.json::<Value>().await.unwrap(), json!({"allow": false}));
+    let forged = format!("{base}/live/client-check/{}", "0".repeat(32));
+    assert_eq!(get_json(&http, &forged).await, json!({"allow": false}));
+    let junk = format!("{base}/live/client-check/'%20OR%201=1");
+    assert_eq!(get_json(&http, &junk).await, json!({"allow": false}));
     // Exactly the crowd was admitted, each once; the trigger started the
     // consumer by its deployed name.
     let count = c
