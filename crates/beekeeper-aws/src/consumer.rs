@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use beekeeper_core::entry::QueueMessage;
 use beekeeper_core::names::tokens as t;
-use beekeeper_core::plan::ConsumerOrder;
+use beekeeper_core::plan::{receive_batch, ConsumerOrder};
 use beekeeper_core::{Pacer, RoomConfig};
 use futures::future::join_all;
 
@@ -61,9 +61,22 @@ pub struct Written {
 
 impl Consumer {
     pub fn new(sdk: &aws_config::SdkConfig, env: Env) -> Consumer {
+        Consumer::from_clients(
+            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
+            env,
+        )
+    }
+
+    /// With clients of the caller's (the benchmarks count their calls).
+    pub fn from_clients(
+        sqs: aws_sdk_sqs::Client,
+        ddb: aws_sdk_dynamodb::Client,
+        env: Env,
+    ) -> Consumer {
         Consumer {
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs,
+            ddb,
             env,
             visibility_secs: VISIBILITY_SECS,
         }
@@ -86,7 +99,7 @@ impl Consumer {
         let mut pacer = Pacer::new(order.quota, order.start_ms, order.end_ms);
         let stop_ms = order.end_ms + GRACE_MS;
         // Receive several at once when the pace allows: fewer SQS calls.
-        let batch = (order.quota / 150).clamp(1, 10);
+        let batch = receive_batch(order.quota);
         // Look at the pacer 600 times a window (every 98 ms in a real minute).
         let window = order.end_ms.saturating_sub(order.start_ms);
         let tick = Duration::from_millis((window / 600).clamp(1, 100));

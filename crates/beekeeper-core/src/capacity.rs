@@ -7,6 +7,7 @@
 //! GET per file. The model is steady state: a line of `waiting` visitors
 //! admitted at `rate` per minute, each polling on the design's schedule.
 
+use crate::plan::{fan_out, receive_batch, CONSUMER_CAPACITY};
 use crate::wait::{poll_interval_secs, POLL_MAX_SECS};
 
 /// Account limits that bound a room (the defaults are AWS's defaults).
@@ -55,6 +56,12 @@ pub struct Design {
     pub page_files: f64,
     /// DynamoDB reads per second the token table allows, if provisioned.
     pub table_reads_per_sec: Option<f64>,
+    /// Messages a consumer receives at once; `None` for beekeeper's rule,
+    /// by quota ([`receive_batch`]).
+    pub receive_batch: Option<u32>,
+    /// How long each consumer runs a minute, and its memory.
+    pub consumer_secs: f64,
+    pub consumer_memory_mb: f64,
 }
 
 impl Design {
@@ -66,6 +73,10 @@ impl Design {
         producer_memory_mb: 256.0,
         page_files: 1.0,
         table_reads_per_sec: None,
+        receive_batch: None,
+        // Paced over its 59-second window.
+        consumer_secs: 59.0,
+        consumer_memory_mb: 128.0,
     };
 
     /// The original beekeeper: a poll every 20 s, a 160 ms producer, a
@@ -76,6 +87,10 @@ impl Design {
         producer_memory_mb: 128.0,
         page_files: 4.0,
         table_reads_per_sec: Some(10.0),
+        receive_batch: Some(10),
+        // 100 batches as fast as it can: 2 s at a batch every 20 ms.
+        consumer_secs: 2.0,
+        consumer_memory_mb: 128.0,
     };
 }
 
@@ -209,18 +224,30 @@ impl Bill {
     }
 }
 
-/// The bill of one visitor who waits `wait_secs`: the entry (producer, one
-/// SQS send), a page load, the polls, the consumer's share (a receive and a
-/// delete per batch of 10, one write), and the origin's client check.
-pub fn per_visitor(wait_secs: u64, d: &Design) -> Bill {
+/// The bill of one visitor who waits `wait_secs` in a room admitting
+/// `rate_per_min`: the entry (producer, one SQS send), a page load, the
+/// polls, the origin's client check, and a share of the admitting: one
+/// write, a receive and a delete per batch, and each minute's trigger run
+/// (a config read, a queue-depth read, an invoke per consumer) and
+/// consumers (a config read each, and their running time).
+pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
     let polls = polls_for_wait(wait_secs, d.polling) as f64;
+    let quotas = fan_out(rate_per_min.max(1), CONSUMER_CAPACITY);
+    let consumers = quotas.len() as f64;
+    let batch = d
+        .receive_batch
+        .unwrap_or_else(|| receive_batch(quotas.iter().copied().min().unwrap_or(1)));
+    // The minute's share of one admitted visitor.
+    let share = 1.0 / f64::from(rate_per_min.max(1));
     Bill {
         api_requests: 1.0 + d.page_files + polls + 1.0,
-        lambda_invocations: 1.0,
-        lambda_gb_secs: d.producer_ms / 1000.0 * d.producer_memory_mb / 1024.0,
-        ddb_reads: polls + 1.0,
+        lambda_invocations: 1.0 + (1.0 + consumers) * share,
+        lambda_gb_secs: (d.producer_ms / 1000.0 * d.producer_memory_mb
+            + consumers * d.consumer_secs * d.consumer_memory_mb * share)
+            / 1024.0,
+        ddb_reads: polls + 1.0 + (1.0 + consumers) * share,
         ddb_writes: 1.0,
-        sqs_requests: 1.0 + 0.2,
+        sqs_requests: 1.0 + 2.0 / f64::from(batch.max(1)) + share,
         s3_gets: d.page_files,
     }
 }
@@ -263,10 +290,27 @@ mod tests {
 
     #[test]
     fn a_visitor_costs_less_than_with_fixed_polling() {
-        let ours = per_visitor(1800, &Design::BEEKEEPER);
-        let original = per_visitor(1800, &Design::ORIGINAL);
+        let ours = per_visitor(1800, 600, &Design::BEEKEEPER);
+        let original = per_visitor(1800, 600, &Design::ORIGINAL);
         assert_eq!(ours.api_requests, 14.0);
         assert_eq!(original.api_requests, 96.0);
         assert!(ours.dollars(&Prices::US_EAST_1) < original.dollars(&Prices::US_EAST_1) / 3.0);
+    }
+
+    #[test]
+    fn the_consumers_share_follows_their_batches_and_minutes() {
+        let d = Design::BEEKEEPER;
+        // 600/min: one consumer receiving 4 at a time; the minute's trigger
+        // and consumer read the config once each and the queue depth once.
+        let b = per_visitor(1800, 600, &d);
+        assert!((b.sqs_requests - (1.0 + 2.0 / 4.0 + 1.0 / 600.0)).abs() < 1e-9);
+        assert!((b.lambda_invocations - (1.0 + 2.0 / 600.0)).abs() < 1e-9);
+        // 20,000/min: 20 consumers of 1,000, receiving 6 at a time.
+        let b = per_visitor(1800, 20_000, &d);
+        assert!((b.sqs_requests - (1.0 + 2.0 / 6.0 + 1.0 / 20_000.0)).abs() < 1e-9);
+        // A slow room pays for a consumer's minute over few visitors.
+        let slow = per_visitor(1800, 10, &d);
+        assert!(slow.lambda_gb_secs > 50.0 * b.lambda_gb_secs);
+        assert!((slow.sqs_requests - (1.0 + 2.0 + 0.1)).abs() < 1e-9);
     }
 }

@@ -51,11 +51,19 @@ pub fn run(args: Args) -> Result<(), String> {
         polls_for_wait(wait, ours.polling).to_string(),
         polls_for_wait(wait, orig.polling).to_string(),
     );
-    let (a, b) = (per_visitor(wait, &ours), per_visitor(wait, &orig));
+    let (a, b) = (
+        per_visitor(wait, args.rate, &ours),
+        per_visitor(wait, args.rate, &orig),
+    );
     row(
         "API Gateway requests per admitted visitor",
         format!("{:.0}", a.api_requests),
         format!("{:.0}", b.api_requests),
+    );
+    row(
+        "SQS requests per admitted visitor",
+        format!("{:.2}", a.sqs_requests),
+        format!("{:.2}", b.sqs_requests),
     );
     row(
         "all billed requests per admitted visitor",
