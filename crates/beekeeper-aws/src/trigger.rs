@@ -29,10 +29,26 @@ pub struct Report {
 
 impl Trigger {
     pub fn new(sdk: &aws_config::SdkConfig, env: Env) -> Trigger {
+        Trigger::from_clients(
+            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_lambda::Client::new(sdk),
+            env,
+        )
+    }
+
+    /// With clients of the caller's (the benchmarks count the calls and
+    /// answer the consumers' invocations themselves).
+    pub fn from_clients(
+        sqs: aws_sdk_sqs::Client,
+        ddb: aws_sdk_dynamodb::Client,
+        lambda: aws_sdk_lambda::Client,
+        env: Env,
+    ) -> Trigger {
         Trigger {
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            ddb: aws_sdk_dynamodb::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            sqs,
+            ddb,
+            lambda,
             env,
         }
     }

@@ -4,22 +4,41 @@
 //! to 100 batches of 10 as fast as they can and stop at the first empty
 //! receive.
 //!
-//! The room's minute is shortened (BEEKEEPER_MINUTE_MS, as the accuracy
-//! test does) so that several minutes of backlog fit in a short run; the
-//! rate, the pacing and the windows all scale with it.
+//! For `serve`, the room's minute is shortened (BEEKEEPER_MINUTE_MS, as
+//! the accuracy test does) so that several minutes of backlog fit in a
+//! short run; the rate, the pacing and the windows all scale with it. The
+//! AWS data plane (see `data_plane`) runs against moto in real minutes: its
+//! schedule is EventBridge's.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::serve::{beekeeper_binary, serve_room};
+use crate::{data_plane, moto};
+
+/// The baseline's consumers, and the share of its ceiling a measured rate
+/// may take: past it, the figures would be moto's, not the room's.
+const CEILING_WORKERS: usize = 4;
+const CEILING_SHARE: f64 = 0.8;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Room {
+    /// `beekeeper serve`, minute shortened
+    Serve,
+    /// The trigger and consumers against moto, in real minutes
+    Aws,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Which rooms to measure
+    #[arg(long, value_delimiter = ',', default_values = ["serve", "aws"])]
+    on: Vec<Room>,
     /// Rates (admits per minute) to measure
     #[arg(long, value_delimiter = ',', default_values_t = [10, 15, 60, 500, 3300, 20000])]
     rates: Vec<u32>,
-    /// Length of the room's minute, in milliseconds
+    /// Length of `serve`'s minute, in milliseconds
     #[arg(long, default_value_t = 12_000)]
     minute_ms: u64,
     /// Minutes of backlog per rate
@@ -45,7 +64,7 @@ fn windows(times: &[u64], len: u64, from: u64, to: u64) -> Vec<usize> {
     out
 }
 
-struct Figures {
+pub struct Figures {
     /// Admitted in each consecutive minute from the first admission.
     minutes: Vec<usize>,
     /// Fewest and most in any minute-long window starting at an admission.
@@ -101,11 +120,16 @@ fn original(rate: u32, minute_ms: u64, minutes: u32, batch_ms: u64) -> Figures {
         }
     }
     times.sort_unstable();
-    let end = u64::from(minutes) * minute;
-    let sliding = windows(&times, minute, 0, end);
-    let five = windows(&times, minute / 12, 0, end);
+    figures(&times, minute, 0, u64::from(minutes) * minute)
+}
+
+/// The figures of sorted admission times over `[from, to)`: whole minutes
+/// from `from`, minute-long and 5-second windows starting at each admission.
+pub fn figures(times: &[u64], minute: u64, from: u64, to: u64) -> Figures {
+    let sliding = windows(times, minute, from, to);
+    let five = windows(times, minute / 12, from, to);
     Figures {
-        minutes: consecutive(&times, minute, 0, end),
+        minutes: consecutive(times, minute, from, to),
         sliding: (
             sliding.iter().copied().min().unwrap_or(0),
             sliding.iter().copied().max().unwrap_or(0),
@@ -183,35 +207,82 @@ fn measure_serve(bin: &Path, rate: u32, args: &Args) -> Result<Figures, String> 
         (Some(&a), Some(&b)) => (a, b),
         _ => return Err(format!("nobody admitted at rate {rate}")),
     };
-    let sliding = windows(&times, args.minute_ms, from, to);
-    let five = windows(&times, args.minute_ms / 12, from, to);
-    Ok(Figures {
-        minutes: consecutive(&times, args.minute_ms, from, to),
-        sliding: (
-            sliding.iter().copied().min().ok_or("no minute window")?,
-            sliding.iter().copied().max().ok_or("no minute window")?,
-        ),
-        peak5: five.into_iter().max().unwrap_or(0),
-    })
+    Ok(figures(&times, args.minute_ms, from, to))
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    let bin = beekeeper_binary()?;
+    let serve = args.on.contains(&Room::Serve);
+    let aws = args.on.contains(&Room::Aws);
+    let bin = if serve {
+        Some(beekeeper_binary()?)
+    } else {
+        None
+    };
+    let moto = if aws { Some(moto::start()?) } else { None };
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let artifacts = moto::artifacts(None, scratch.path())?.0;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     println!(
-        "admission accuracy with a backlog: `beekeeper serve`, minute shortened to {} ms, {} minutes a rate (sliding windows); the original policy reimplemented, a batch every 20 ms",
-        args.minute_ms, args.minutes
+        "admission accuracy with a backlog, {} minutes a rate",
+        args.minutes
     );
+    if serve {
+        println!(
+            "- beekeeper serve: minute shortened to {} ms, windows scaled with it",
+            args.minute_ms
+        );
+    }
+    if aws {
+        println!("- beekeeper on AWS: the deployed room in moto on 127.0.0.1, the trigger's real minutes, its consumers in this process; counted in the trigger's minutes");
+    }
+    let ceiling = match &moto {
+        Some((_, url)) => {
+            let c = rt.block_on(data_plane::ceiling(
+                url,
+                &artifacts,
+                CEILING_WORKERS,
+                15,
+                1200,
+            ))?;
+            println!("- moto's ceiling on this machine (the baseline): {c:.0} admissions a minute, {CEILING_WORKERS} consumers receiving, writing and deleting batches of 10 as fast as they can for 15 s; rates above {:.0}% of it are not measured on AWS", CEILING_SHARE * 100.0);
+            c
+        }
+        None => 0.0,
+    };
+    println!("- the original policy reimplemented: ⌈R/1000⌉ consumers of 100 batches of 10 from the start of each minute, a batch every 20 ms");
     println!();
     println!("| R per minute | policy | admitted per minute | vs R | any minute-long window | peak 5-s window | bound ⌈1.2·R/12⌉ |");
     println!("|---:|---|---:|---:|---:|---:|---:|");
+    let mut calls = Vec::new();
     for &rate in &args.rates {
-        let ours = measure_serve(&bin, rate, &args)?;
-        println!("{}", report(rate, "beekeeper serve", &ours));
+        if let Some(bin) = &bin {
+            let ours = measure_serve(bin, rate, &args)?;
+            println!("{}", report(rate, "beekeeper serve", &ours));
+        }
+        if let Some((_, url)) = &moto {
+            if f64::from(rate) > CEILING_SHARE * ceiling {
+                println!("| {rate} | beekeeper on AWS (moto) | not measured: above moto's ceiling | | | | |");
+            } else {
+                let m = rt.block_on(data_plane::measure(url, &artifacts, rate, args.minutes))?;
+                println!("{}", report(rate, "beekeeper on AWS (moto)", &m.figures));
+                calls.push(data_plane::calls_row(rate, &m));
+            }
+        }
         let theirs = original(rate, args.minute_ms, args.minutes, 20);
         println!("{}", report(rate, "original", &theirs));
     }
     println!();
     println!("goals: admitted per minute within ±1% of R; peak 5-s window ≤ 1.2 × R/12");
+    if !calls.is_empty() {
+        println!();
+        println!("AWS requests per admitted visitor, sent by the consumers (every attempt, as billed) and the trigger");
+        println!();
+        println!("| R per minute | admitted | duplicates | empty receives | still in line | consumer runs | ReceiveMessage | DeleteMessageBatch | PutItem | GetItem | consumer total | trigger calls a minute | all, per visitor |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for row in calls {
+            println!("{row}");
+        }
+    }
     Ok(())
 }
 

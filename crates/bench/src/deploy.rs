@@ -3,14 +3,15 @@
 //! same server (the baseline), so the report says how much of a deploy is
 //! the emulator's per-call cost and how much is the deployer's.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use beekeeper_core::Profile;
 use beekeeper_deploy::destroy::Destroy;
 use beekeeper_deploy::progress::Quiet;
 use beekeeper_deploy::{CallLog, Clients, Deploy, Patience, Plan};
+
+use crate::moto;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,76 +22,6 @@ pub struct Args {
     /// else small stand-ins]
     #[arg(long)]
     artifacts: Option<PathBuf>,
-}
-
-struct Moto(std::process::Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tools_bin() -> Result<PathBuf, String> {
-    let out = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/aws-tools"))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run scripts/aws-tools: {e}"))?;
-    if !out.status.success() {
-        return Err("scripts/aws-tools failed".into());
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-fn start_moto() -> Result<(Moto, String), String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let child = Command::new(tools_bin()?.join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start moto: {e}"))?;
-    let moto = Moto(child);
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if start.elapsed() > Duration::from_secs(30) {
-            return Err("moto did not start".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((moto, format!("http://127.0.0.1:{port}")))
-}
-
-/// The release zips if they were built, else 22-byte stand-ins (moto
-/// stores code, it never runs it).
-fn artifacts(given: Option<PathBuf>, scratch: &Path) -> Result<(PathBuf, &'static str), String> {
-    let names = ["producer", "trigger", "consumer", "dynamic-rate-throttle"];
-    let built = given.clone().unwrap_or_else(|| {
-        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
-            .join("lambda")
-    });
-    if names
-        .iter()
-        .all(|n| built.join(n).join("bootstrap.zip").exists())
-    {
-        return Ok((built, "the built zips"));
-    }
-    if given.is_some() {
-        return Err(format!("no Lambda zips in {}", built.display()));
-    }
-    for n in names {
-        let d = scratch.join(n);
-        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-        let mut zip = b"PK\x05\x06".to_vec();
-        zip.extend([0u8; 18]);
-        std::fs::write(d.join("bootstrap.zip"), zip).map_err(|e| e.to_string())?;
-    }
-    Ok((scratch.to_path_buf(), "22-byte stand-ins"))
 }
 
 struct Phase {
@@ -133,19 +64,12 @@ impl Phase {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    let (_moto, url) = start_moto()?;
+    let (_moto, url) = moto::start()?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (art, what) = artifacts(args.artifacts, scratch.path())?;
+    let (art, what) = moto::artifacts(args.artifacts, scratch.path())?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&url)
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await;
+        let sdk = moto::sdk(&url).await;
         // The baseline: one read, the identity call every deploy starts with.
         let baseline = Clients::new(&sdk, CallLog::new());
         let mut reads = Vec::new();
@@ -161,7 +85,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
         let profile = Profile {
             name: "Bench Sale".into(),
-            region: "eu-west-1".into(),
+            region: moto::REGION.into(),
             destination: "https://shop.example/".into(),
             rate: 600,
             dynamic_throttle: true,
@@ -175,7 +99,7 @@ pub fn run(args: Args) -> Result<(), String> {
             for (i, phase) in [&mut first, &mut again, &mut gone].into_iter().enumerate() {
                 let log = CallLog::new();
                 let c = Clients::new(&sdk, log.clone());
-                let plan = Plan::new(&name, &profile, Some("123456789012"));
+                let plan = Plan::new(&name, &profile, Some(moto::ACCOUNT));
                 let t = Instant::now();
                 if i == 2 {
                     Destroy {

@@ -6,12 +6,14 @@
 //! cargo run -p bench -- deploy               # against moto (scripts/aws-tools installs it)
 //! cargo run -p bench -- cold-start           # after scripts/build-lambdas --release
 //! cargo run -p bench -- capacity             # the capacity and cost model's figures
-//! cargo run --release -p bench -- accuracy   # admitted per minute and smoothness, serve vs the original policy
+//! cargo run --release -p bench -- accuracy   # admitted per minute and smoothness: serve, AWS (moto), the original policy
 
 mod accuracy;
 mod capacity;
 mod cold_start;
+mod data_plane;
 mod deploy;
+mod moto;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,7 +35,7 @@ enum Bench {
     ColdStart(cold_start::Args),
     /// The capacity and cost model: beekeeper next to the original design
     Capacity(capacity::Args),
-    /// Admission accuracy and smoothness with a backlog, next to the original policy
+    /// Admission accuracy and smoothness with a backlog (serve, AWS on moto), next to the original policy
     Accuracy(accuracy::Args),
 }
 
