@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 
 use beekeeper_aws::templates;
+use beekeeper_core::capacity::{
+    max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas,
+};
 use beekeeper_core::names::{self, env, resource_name, TAG_PROFILE};
 use beekeeper_core::{page, Profile, RoomConfig};
 use serde::Serialize;
@@ -549,6 +552,19 @@ impl Plan {
         line(format!(
             "lambda permissions: {} for each rule, {} for the api (each with its source arn)",
             SID_SCHEDULE, SID_API
+        ));
+        let (q, d, rate) = (Quotas::default(), Design::BEEKEEPER, self.room.rate_limit);
+        let bill = per_visitor(30 * 60, rate, &d);
+        line(format!(
+            "capacity at {rate} per minute under default quotas: {:.0} arrivals/s, {} visitors waiting",
+            max_arrivals_per_sec(&q, &d),
+            max_waiting(&q, &d, rate, 0.0)
+        ));
+        line(format!(
+            "  a visitor waiting 30 minutes: {:.0} api requests, {:.1} billed requests in all, ${:.3} per 1,000 visitors (docs/PERFORMANCE.md)",
+            bill.api_requests,
+            bill.requests(),
+            1000.0 * bill.dollars(&Prices::US_EAST_1)
         ));
         out
     }
