@@ -249,12 +249,14 @@ struct Inner {
     line: Arc<Line>,
 }
 
-/// The line in memory: the mirror of the queue table, changed by the writer
-/// only after its transaction committed.
+/// The line and the admitted in memory: the mirror of the queue and
+/// admitted tables, changed by the writer only after its transaction
+/// committed, so that a poll never touches the database.
 struct Line {
     /// Lowest sequence number still queued (for position estimates).
     head: AtomicU64,
     seqs: std::sync::RwLock<HashMap<Token, u64>>,
+    admitted: std::sync::RwLock<HashMap<Token, Admission>>,
 }
 
 impl Line {
@@ -268,14 +270,58 @@ impl Line {
                 seqs.insert(t, seq as u64);
             }
         }
+        let mut admitted = HashMap::new();
+        let mut st = conn.prepare("SELECT token, admitted_ms, expires_at FROM admitted")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (token, admitted_ms, expires_at) = row?;
+            if let Some(t) = Token::parse(&token) {
+                admitted.insert(
+                    t,
+                    Admission {
+                        admitted_at: admitted_ms as u64 / 1000,
+                        expires_at: expires_at as u64,
+                    },
+                );
+            }
+        }
         Ok(Line {
             head: AtomicU64::new(queue_head(conn)?),
             seqs: std::sync::RwLock::new(seqs),
+            admitted: std::sync::RwLock::new(admitted),
         })
     }
 
     fn seq(&self, token: &Token) -> Option<u64> {
         self.seqs.read().ok()?.get(token).copied()
+    }
+
+    fn admission(&self, token: &Token) -> Option<Admission> {
+        self.admitted.read().ok()?.get(token).copied()
+    }
+
+    /// Records committed admissions (`INSERT OR IGNORE`: an earlier one
+    /// stays), then takes the visitors out of the line, in that order, so
+    /// that a reader looking at the line first never misses them.
+    fn admit<'a>(&self, tokens: impl IntoIterator<Item = &'a str> + Clone, a: Admission) {
+        if let Ok(mut m) = self.admitted.write() {
+            for t in tokens.clone().into_iter().filter_map(Token::parse) {
+                m.entry(t).or_insert(a);
+            }
+        }
+        self.remove(tokens);
+    }
+
+    fn expire(&self, now_secs: u64) {
+        if let Ok(mut m) = self.admitted.write() {
+            m.retain(|_, a| a.expires_at > now_secs);
+        }
     }
 
     fn add(&self, entries: impl IntoIterator<Item = (Token, u64)>) {
@@ -421,18 +467,7 @@ impl Store {
         // The line first: a visitor leaves it only after their admission
         // committed, so looking there first never misses one in between.
         let queued = self.inner.line.seq(token);
-        let admitted = self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT admitted_ms, expires_at FROM admitted WHERE token = ?1")?
-                    .query_row([token.as_str()], |r| {
-                        Ok(Admission {
-                            admitted_at: r.get::<_, i64>(0)? as u64 / 1000,
-                            expires_at: r.get::<_, i64>(1)? as u64,
-                        })
-                    })
-                    .optional()?,
-            )
-        })?;
+        let admitted = self.inner.line.admission(token);
         Ok(match (admitted, queued) {
             (Some(a), _) => Standing::Admitted(a),
             (None, Some(seq)) => Standing::Queued(seq),
@@ -555,8 +590,7 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>, line: &Line) {
 /// before the caller hears back, so a position or standing read after an
 /// admission is never stale.
 fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
-    let settle = |conn: &Connection, removed: &[String]| {
-        line.remove(removed.iter().map(String::as_str));
+    let head = |conn: &Connection| {
         if let Ok(h) = queue_head(conn) {
             line.head.store(h, Ordering::Relaxed);
         }
@@ -571,7 +605,14 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
         } => {
             let r = admit(conn, max, now_ms, expires_at);
             if let Ok((_, removed)) = &r {
-                settle(conn, removed);
+                line.admit(
+                    removed.iter().map(String::as_str),
+                    Admission {
+                        admitted_at: now_ms / 1000,
+                        expires_at,
+                    },
+                );
+                head(conn);
             }
             let _ = ack.send(r.map(|(n, _)| n));
         }
@@ -586,7 +627,14 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
                 None => Ok(false),
             };
             if let Ok(true) = r {
-                settle(conn, &[token.to_string()]);
+                line.admit(
+                    [token.as_str()],
+                    Admission {
+                        admitted_at: now_ms / 1000,
+                        expires_at,
+                    },
+                );
+                head(conn);
             }
             let _ = ack.send(r);
         }
@@ -597,7 +645,9 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
         } => {
             let r = sweep(conn, now_ms, queue_ms);
             if let Ok(removed) = &r {
-                settle(conn, removed);
+                line.expire(now_ms / 1000);
+                line.remove(removed.iter().map(String::as_str));
+                head(conn);
             }
             let _ = ack.send(r.map(|_| ()));
         }
@@ -747,6 +797,13 @@ mod tests {
         assert!(!c.enabled);
         assert_eq!((c.rate_limit, c.name.as_str()), (42, "Renamed"));
         assert_eq!(s.position(2), 1);
+        // The mirror of the tables is rebuilt from them.
+        let admitted = Admission {
+            admitted_at: 0,
+            expires_at: 100,
+        };
+        assert_eq!(s.standing(&tok(1))?, Standing::Admitted(admitted));
+        assert_eq!(s.standing(&tok(2))?, Standing::Queued(2));
         // Sequence numbers never repeat, even after the line empties.
         s.admit(5, 3, 100).await?;
         let seq = s.enqueue(tok(3), 4).await?;
