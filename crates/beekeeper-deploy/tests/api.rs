@@ -8,7 +8,7 @@
 //! invoke API for the deployed function names, so the trigger's consumers
 //! are started the way Lambda starts them (Event: accepted, run apart).
 //! A crowd of visitors with cookie jars then goes through the room.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod support;
 
@@ -485,7 +485,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
         s3,
         renderer: Mutex::new(Renderer::start()),
         http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
+            .timeout(Duration::from_secs(150))
             .build()
             .unwrap(),
         invocations: Mutex::new(Vec::new()),
@@ -495,7 +495,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
     let entry = format!("{base}/live/beekeeper");

@@ -1,6 +1,5 @@
 //! `deploy`, redeploy, interrupted deploys, `destroy` and the room commands,
 //! against moto on 127.0.0.1.
-#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -14,7 +14,7 @@ use beekeeper_core::RoomConfig;
 mod moto;
 pub mod vtl;
 pub mod watch;
-pub use moto::{free_port, tools_bin, Moto};
+pub use moto::{cargo_tool, free_port, tools_bin, Moto};
 
 impl Moto {
     pub async fn sdk(&self) -> aws_config::SdkConfig {

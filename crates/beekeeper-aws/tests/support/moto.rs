@@ -22,6 +22,34 @@ pub fn tools_bin() -> PathBuf {
     dir
 }
 
+/// A command that runs cargo (scripts/build-lambdas, `cargo lambda watch`)
+/// with the environment scripts/test gave the runner, not the one the
+/// runner gives a test: the variables cargo and nextest set for a test
+/// binary (`LD_LIBRARY_PATH` with the build scripts' output directories,
+/// `CARGO_PKG_*`, `NEXTEST_*`...) are inputs to cargo's fingerprints, and
+/// with them cargo would rebuild what scripts/test built before the run.
+pub fn cargo_tool(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        let from_the_runner = k == "CARGO"
+            || k == "LD_LIBRARY_PATH"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k.starts_with("NEXTEST")
+            || k.starts_with("__NEXTEST")
+            || k == "RUST_TEST_THREADS";
+        if from_the_runner {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -2,12 +2,12 @@
 //! the Lambda runtime API locally. Shared by the tests of the AWS crates.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::moto::{free_port, tools_bin, Moto};
+use super::moto::{cargo_tool, free_port, tools_bin, Moto};
 
 pub struct Watch {
     child: Child,
@@ -26,7 +26,7 @@ impl Watch {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut cmd = Command::new(tools_bin().join("cargo-lambda"));
+        let mut cmd = cargo_tool(tools_bin().join("cargo-lambda"));
         cmd.current_dir(root)
             .args([
                 "lambda",
@@ -81,7 +81,7 @@ pub fn log(name: &str) -> Stdio {
 /// Invokes a function synchronously through the Lambda invoke API.
 pub async fn try_invoke(url: &str, function: &str, payload: &Value) -> Result<Value, String> {
     let resp = reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| e.to_string())?
         .post(format!("{url}/2015-03-31/functions/{function}/invocations"))
