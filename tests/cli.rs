@@ -1,6 +1,6 @@
 //! The `beekeeper` command line: help, `init` (flags, table of invalid
 //! answers, interactive through a pseudo-terminal) and `config`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod common;
 
@@ -32,6 +32,47 @@ fn help_is_stable() {
         assert!(out.status.success());
         insta::assert_snapshot!(name, text(&out.stdout));
     }
+}
+
+/// The bash script completes subcommands and flags in a real bash, and the
+/// other shells get a script of their own; none needs a profiles file.
+#[test]
+fn completions_complete_in_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("missing").join("p.toml");
+    let out = run(&cfg, &["completions", "bash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = dir.path().join("beekeeper.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _beekeeper beekeeper \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(complete("beekeeper set").trim(), "set-rate");
+    let flags = complete("beekeeper deploy --");
+    assert!(flags.lines().any(|l| l == "--dry-run"), "{flags}");
+    for shell in ["zsh", "fish", "powershell"] {
+        let out = run(&cfg, &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("set-rate"), "{shell}");
+    }
+    assert!(!cfg.exists(), "no profiles file is made");
+    let out = run(&cfg, &["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `beekeeper deploy`, the room commands and `destroy` through the binary,
 //! against moto on 127.0.0.1; `--dry-run` against a listener that records
 //! every connection.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod common;
 #[path = "../crates/beekeeper-aws/tests/support/moto.rs"]

@@ -1,7 +1,7 @@
 //! The room page: its polling schedule against the core, and the whole
 //! visit in headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! installed by scripts/test).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod common;
 

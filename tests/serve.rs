@@ -1,5 +1,5 @@
 //! `beekeeper serve` end to end, over real HTTP, against the real binary.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod common;
 

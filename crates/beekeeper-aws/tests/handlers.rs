@@ -1,5 +1,5 @@
 //! The Lambda handlers with real events and real SDK calls against moto.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod support;
 

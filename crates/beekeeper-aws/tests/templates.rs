@@ -2,7 +2,7 @@
 //! (airspeed) with API Gateway's variables, against moto's DynamoDB: the
 //! request they build is sent as is, and the answer they render must be the
 //! JSON `beekeeper serve` gives for the same state (the core's answers).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod support;
 

@@ -43,6 +43,15 @@ pub mod env {
     pub const CONSUMER_FUNCTION: &str = "BEEKEEPER_CONSUMER_FUNCTION";
 }
 
+/// Memory of each Lambda, in MB: what `deploy` sets and what the capacity
+/// model bills.
+pub mod memory_mb {
+    pub const PRODUCER: u32 = 256;
+    pub const TRIGGER: u32 = 128;
+    pub const CONSUMER: u32 = 128;
+    pub const THROTTLE: u32 = 128;
+}
+
 /// The admitted-tokens table: one item per admitted visitor.
 pub mod tokens {
     /// Partition key (S): the token.

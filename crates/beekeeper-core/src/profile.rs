@@ -103,11 +103,14 @@ fn default_queue_hours() -> u32 {
 }
 
 impl Profile {
-    /// Checks every field; the first problem found is returned.
-    pub fn validate(&self) -> Result<(), ProfileError> {
+    /// Checks every field and returns the profile with its URLs in the
+    /// normalised form the room uses everywhere (a hand-edited file may
+    /// hold `" https://shop.example/sale "`); the first problem found is
+    /// returned.
+    pub fn validated(mut self) -> Result<Profile, ProfileError> {
         validate_room_name(&self.name)?;
         validate_region(&self.region)?;
-        validate_destination(&self.destination)?;
+        self.destination = validate_destination(&self.destination)?;
         validate_rate(&self.rate.to_string())?;
         if !(1..=1440).contains(&self.session_minutes) {
             return Err(ProfileError::Session);
@@ -116,9 +119,11 @@ impl Profile {
             return Err(ProfileError::QueueHours);
         }
         if let Some(url) = &self.probe_url {
-            validate_destination(url).map_err(|_| ProfileError::ProbeUrl(url.clone()))?;
+            let normal =
+                validate_destination(url).map_err(|_| ProfileError::ProbeUrl(url.clone()))?;
+            self.probe_url = Some(normal);
         }
-        Ok(())
+        Ok(self)
     }
 
     /// The room config a fresh room starts with.
@@ -216,10 +221,41 @@ pub struct RoomConfig {
 }
 
 impl RoomConfig {
+    /// The config a room runs with after `serve` restarts or `deploy` runs
+    /// again: the profile's settings (`set-rate` saves the rate there too,
+    /// so the profile is where the user's rate lives), with the live
+    /// switches the room holds kept, so neither undoes an `off` nor the
+    /// throttle's cut. The throttle's current rate survives only while the
+    /// limit it was cut from is unchanged; a new limit starts at the limit.
+    pub fn resumed(stored: Option<&RoomConfig>, profile: &RoomConfig) -> RoomConfig {
+        let Some(old) = stored else {
+            return profile.clone();
+        };
+        RoomConfig {
+            enabled: old.enabled,
+            rate_current: if old.rate_limit == profile.rate_limit {
+                old.rate_current.min(profile.rate_limit)
+            } else {
+                profile.rate_limit
+            },
+            ..profile.clone()
+        }
+    }
+
     /// The rate the trigger plans with this minute.
     pub fn effective_rate(&self) -> u32 {
         self.rate_current
             .clamp(RATE_MIN.min(self.rate_limit), self.rate_limit)
+    }
+
+    /// Seconds a visitor arriving now would wait behind `queue_depth`
+    /// others: none when the room is off (they go straight through).
+    /// `status` shows it for both rooms.
+    pub fn wait_for_new_arrival(&self, queue_depth: u64) -> u64 {
+        if !self.enabled {
+            return 0;
+        }
+        crate::wait::estimated_wait_secs(queue_depth.saturating_add(1), self.effective_rate())
     }
 
     /// The URL the throttle probes.
@@ -294,6 +330,40 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a hand-edited profile holds, a destination that passes
+        /// is the normalised one, with nothing a Location header or a JSON
+        /// answer could not carry.
+        #[test]
+        fn a_validated_profile_holds_the_normalised_destination(
+            pad in "[ \t]{0,3}",
+            path in "[ -~]{0,12}",
+            tail in "[ \t\n\r]{0,2}",
+        ) {
+            let mut p = room_profile();
+            p.destination = format!("{pad}https://shop.example/{path}{tail}");
+            if let Ok(v) = p.clone().validated() {
+                proptest::prop_assert_eq!(&v.destination, &validate_destination(&p.destination).unwrap_or_default());
+                proptest::prop_assert!(v.destination.bytes().all(|b| b.is_ascii_graphic()), "{:?}", v.destination);
+                let loc = v.room_config().destination_for(&crate::Token::from_random([7; 16]));
+                proptest::prop_assert!(http::HeaderValue::from_str(&loc).is_ok(), "{:?}", loc);
+            }
+        }
+    }
+
+    #[test]
+    fn a_padded_destination_is_used_trimmed() {
+        let mut p = room_profile();
+        p.destination = " https://shop.example/sale ".into();
+        let v = p.validated().unwrap();
+        assert_eq!(v.destination, "https://shop.example/sale");
+        let t = crate::Token::from_random([0; 16]);
+        assert_eq!(
+            v.room_config().destination_for(&t),
+            format!("https://shop.example/sale?bk_token={t}")
+        );
+    }
+
     #[test]
     fn rates() {
         assert_eq!(validate_rate("10"), Ok(10));
@@ -301,6 +371,70 @@ mod tests {
         for bad in ["9", "100001", "-5", "1.5", "ten", ""] {
             assert!(validate_rate(bad).is_err(), "{bad}");
         }
+    }
+
+    fn room_profile() -> Profile {
+        Profile {
+            name: "n".into(),
+            region: DEFAULT_REGION.into(),
+            destination: "https://x.y/sale".into(),
+            rate: 600,
+            dynamic_throttle: false,
+            session_minutes: 30,
+            queue_hours: 12,
+            probe_url: None,
+        }
+    }
+
+    fn room(rate: u32) -> RoomConfig {
+        Profile {
+            name: "n".into(),
+            region: DEFAULT_REGION.into(),
+            destination: "https://x.y/sale".into(),
+            rate,
+            dynamic_throttle: true,
+            session_minutes: 30,
+            queue_hours: 12,
+            probe_url: None,
+        }
+        .room_config()
+    }
+
+    /// One rule for `serve` restarting and `deploy` running again.
+    #[test]
+    fn a_resumed_room_takes_the_profile_and_keeps_its_switches() {
+        let profile = room(600);
+        assert_eq!(RoomConfig::resumed(None, &profile), profile);
+
+        // Off and throttled to 200, same limit: both kept, the rest from
+        // the profile.
+        let mut stored = room(600);
+        stored.enabled = false;
+        stored.rate_current = 200;
+        stored.name = "old name".into();
+        let r = RoomConfig::resumed(Some(&stored), &profile);
+        assert!(!r.enabled);
+        assert_eq!((r.rate_limit, r.rate_current), (600, 200));
+        assert_eq!(r.name, profile.name);
+
+        // The profile's limit changed (set-rate, or an edit): the rate is
+        // the profile's, the throttle starts again from it; `off` is kept.
+        let r = RoomConfig::resumed(Some(&stored), &room(900));
+        assert!(!r.enabled);
+        assert_eq!((r.rate_limit, r.rate_current), (900, 900));
+        let r = RoomConfig::resumed(Some(&stored), &room(100));
+        assert_eq!((r.rate_limit, r.rate_current), (100, 100));
+    }
+
+    #[test]
+    fn the_wait_for_a_new_arrival() {
+        let mut r = room(600);
+        assert_eq!(r.wait_for_new_arrival(0), 1);
+        assert_eq!(r.wait_for_new_arrival(599), 60);
+        r.rate_current = 60;
+        assert_eq!(r.wait_for_new_arrival(599), 600, "the current rate counts");
+        r.enabled = false;
+        assert_eq!(r.wait_for_new_arrival(599), 0, "off: straight through");
     }
 
     #[test]

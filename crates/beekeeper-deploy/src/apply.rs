@@ -12,6 +12,7 @@ use aws_sdk_lambda::types as lt;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use aws_smithy_types::error::operation::BuildError;
 use aws_smithy_types::Blob;
+use beekeeper_core::RoomConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -644,24 +645,11 @@ impl Deploy<'_> {
         })
     }
 
-    /// The room config item: written whole when missing; when present, the
-    /// profile's settings are brought in and the live switches (on/off, the
-    /// throttle's current rate) are kept, so a redeploy does not undo `off`.
+    /// The room config item: what [`RoomConfig::resumed`] makes of the
+    /// stored item and the profile, so a redeploy does not undo `off`.
     async fn room_config(&self, table: &str) -> Result<Outcome> {
         let current = crate::control::read_config(self.c, table).await?;
-        let want = match &current {
-            None => self.plan.room.clone(),
-            Some(cur) => {
-                let mut w = self.plan.room.clone();
-                w.enabled = cur.enabled;
-                w.rate_current = if cur.rate_limit == w.rate_limit {
-                    cur.rate_current.min(w.rate_limit)
-                } else {
-                    w.rate_limit
-                };
-                w
-            }
-        };
+        let want = RoomConfig::resumed(current.as_ref(), &self.plan.room);
         if current.as_ref() == Some(&want) {
             return Ok(Outcome::Unchanged);
         }

@@ -4,7 +4,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use beekeeper_aws::room;
 use beekeeper_core::names::{config as c, tokens as t};
-use beekeeper_core::wait::estimated_wait_secs;
 use beekeeper_core::RoomConfig;
 use serde::Serialize;
 
@@ -142,11 +141,7 @@ pub async fn status(cl: &Clients, plan: &Plan, now_secs: u64) -> Result<Status> 
             _ => break,
         }
     }
-    let wait = if config.enabled {
-        estimated_wait_secs(queue_depth + 1, config.effective_rate())
-    } else {
-        0
-    };
+    let wait = config.wait_for_new_arrival(queue_depth);
     Ok(Status {
         config,
         queue_depth,

@@ -9,7 +9,7 @@ use beekeeper_aws::templates;
 use beekeeper_core::capacity::{
     max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas,
 };
-use beekeeper_core::names::{self, env, resource_name, TAG_PROFILE};
+use beekeeper_core::names::{self, env, memory_mb, resource_name, TAG_PROFILE};
 use beekeeper_core::{page, Profile, RoomConfig};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -320,22 +320,22 @@ impl Plan {
             name: function(f),
             artifact: artifact_name(f).into(),
             role: role(f),
-            memory_mb,
+            memory_mb: memory_mb as i32,
             timeout_secs,
             environment: base_env.clone(),
             reserved_concurrency,
             log_group: log_group(f),
         };
-        let mut trigger = lambda(TRIGGER, 128, 30, Some(1));
+        let mut trigger = lambda(TRIGGER, memory_mb::TRIGGER, 30, Some(1));
         trigger
             .environment
             .insert(env::CONSUMER_FUNCTION.into(), function(CONSUMER));
         let functions = vec![
-            lambda(PRODUCER, 256, 10, None),
+            lambda(PRODUCER, memory_mb::PRODUCER, 10, None),
             trigger,
             // A consumer works for one minute's window, then finishes its batch.
-            lambda(CONSUMER, 128, 90, None),
-            lambda(THROTTLE, 128, 90, Some(1)),
+            lambda(CONSUMER, memory_mb::CONSUMER, 90, None),
+            lambda(THROTTLE, memory_mb::THROTTLE, 90, Some(1)),
         ];
 
         let api = ApiPlan {

@@ -3,7 +3,7 @@
 //! that records every AWS action and the resource it names; each recorded
 //! (action, resource) must be granted by a statement of the function's
 //! planned policy, and every grant must be used.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod support;
 

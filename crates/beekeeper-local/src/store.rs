@@ -349,23 +349,15 @@ pub enum Standing {
 }
 
 impl Store {
-    /// Opens (or creates) the room in `data_dir`. A fresh room starts with
-    /// `initial`; an existing one keeps its live switches (enabled, rates)
-    /// and takes the rest from `initial`, so a restart never undoes an `off`.
+    /// Opens (or creates) the room in `data_dir`, with the config
+    /// [`RoomConfig::resumed`] makes of the stored one and `initial` (the
+    /// profile's), so a restart never undoes an `off`.
     pub fn open(data_dir: &Path, initial: &RoomConfig) -> Result<Store> {
         let path = data_dir.join(DB_FILE);
         let mut conn = connect(&path)?;
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
-        let cfg = match read_config(&tx)? {
-            Some(old) => RoomConfig {
-                enabled: old.enabled,
-                rate_limit: old.rate_limit,
-                rate_current: old.rate_current,
-                ..initial.clone()
-            },
-            None => initial.clone(),
-        };
+        let cfg = RoomConfig::resumed(read_config(&tx)?.as_ref(), initial);
         write_config(&tx, &cfg)?;
         tx.commit()?;
         let line = Arc::new(Line::load(&conn)?);

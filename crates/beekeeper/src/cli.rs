@@ -69,6 +69,16 @@ pub enum Command {
         /// Profile name
         profile: Option<String>,
     },
+    /// Print the shell completion script for beekeeper
+    ///
+    /// bash: `beekeeper completions bash > ~/.local/share/bash-completion/completions/beekeeper`;
+    /// zsh: `beekeeper completions zsh > "${fpath[1]}/_beekeeper"`;
+    /// fish: `beekeeper completions fish > ~/.config/fish/completions/beekeeper.fish`;
+    /// PowerShell: `beekeeper completions powershell | Out-String | Invoke-Expression`.
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

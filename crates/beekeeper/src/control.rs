@@ -1,6 +1,5 @@
 //! `off`, `on`, `set-rate`, `status` and `config`.
 
-use beekeeper_core::wait::estimated_wait_secs;
 use beekeeper_core::{profile, RoomConfig};
 use beekeeper_local::{Control, Stats};
 use serde_json::json;
@@ -154,11 +153,7 @@ pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(
         admitted_last_minute,
         admitted_total,
     } = ctl.stats(now)?;
-    let wait = if cfg.enabled {
-        estimated_wait_secs(queue_depth + 1, cfg.effective_rate())
-    } else {
-        0
-    };
+    let wait = cfg.wait_for_new_arrival(queue_depth);
     let (_, last) = ctl.throttle()?;
     let throttle = cfg.dynamic_throttle.then(|| {
         json!({

@@ -79,12 +79,11 @@ impl Files {
                 name: name.to_string(),
                 known: file.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
             })?;
-        profile.validate().map_err(|e| CliError::BadProfile {
+        profile.validated().map_err(|e| CliError::BadProfile {
             name: name.to_string(),
             path: self.profiles_path.clone(),
             reason: e.to_string(),
-        })?;
-        Ok(profile)
+        })
     }
 }
 

@@ -8,7 +8,7 @@ mod files;
 mod init;
 mod serve;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -35,6 +35,16 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Completions { shell } = cli.command {
+        // Needs no profiles file: it only describes the command line.
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "beekeeper",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
     let files = Files::locate(cli.config)?;
     let json = cli.json;
     let opts = aws::AwsOpts {
@@ -73,5 +83,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Status(p) => control::status(&files, &p.profile, json, &opts),
         Command::Config { profile } => control::config(&files, profile.as_deref(), json),
+        // Answered above, before the profiles file is looked for.
+        Command::Completions { .. } => Ok(()),
     }
 }
