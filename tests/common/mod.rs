@@ -211,10 +211,18 @@ impl Visitor {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
+        Visitor::from_address(base, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A visitor whose requests leave from `addr` (a loopback address:
+    /// the whole of 127.0.0.0/8 reaches the room), so the room sees a
+    /// client of its own.
+    pub fn from_address(base: &str, addr: std::net::Ipv4Addr) -> Visitor {
                 .unwrap(),
             cookie: None,
         }
     }
+                .local_address(std::net::IpAddr::V4(addr))
 
     pub async fn get(&mut self, path: &str) -> Answer {
         let mut req = self.client.get(format!("{}{path}", self.base));
@@ -266,13 +274,21 @@ impl Visitor {
     }
 }
 
-/// Brings `n` visitors through the entry, `parallel` at a time.
+/// The loopback address of the `i`-th client of a crowd: 127.0.x.y, with
+/// x from 1 and y from 1 to 250.
+pub fn client_address(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+}
+
+/// Brings `n` visitors through the entry, `parallel` at a time, each from
+/// a loopback address of its own.
 pub async fn crowd(base: &str, n: usize, parallel: usize) -> Vec<Visitor> {
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let sem = sem.clone();
-            let mut v = Visitor::new(base);
+            let mut v = Visitor::from_address(base, client_address(i));
+    assert!(n <= 250 * 254, "more visitors than client addresses");
             tokio::spawn(async move {
                 let _permit = sem.acquire().await.unwrap();
                 let a = v.arrive().await;
