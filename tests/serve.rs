@@ -87,6 +87,56 @@ async fn a_crowd_into_an_idle_room_stays_within_every_sliding_window() {
     }
 }
 
+/// A second `serve` on the data directory of a running room would run a
+/// second trigger (twice the rate) over the same line: it refuses to start
+/// and names the first, which keeps serving. The directory, which holds
+/// every token, is the owner's only.
+#[tokio::test]
+async fn a_data_directory_serves_one_room_and_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let room = Room::start(600, 60_000);
+    let mut v = room.visitor();
+    assert_eq!(v.arrive().await.status, 302);
+
+    let mut second = std::process::Command::new(common::BIN)
+        .args(["serve", "shop", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(room.data_dir())
+        .env("BEEKEEPER_CONFIG", room.config())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let refused = wait_until(Duration::from_secs(20), || {
+        second.try_wait().unwrap().is_some()
+    });
+    if !refused {
+        second.kill().unwrap();
+    }
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        refused,
+        "a second server started on the same data directory"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "is in use by another beekeeper serve (pid {}, {})",
+            room.pid(),
+            room.base
+        )),
+        "{err}"
+    );
+    assert_eq!(v.arrive().await.status, 302, "the first one still serves");
+
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(room.data_dir()), 0o700);
+    for f in ["room.db", "room.db-wal", "serve.lock"] {
+        assert_eq!(mode(room.data_dir().join(f)), 0o600, "{f}");
+    }
+}
+
 /// The room's minute is shortened to 12 s (the only difference from
 /// production): 600 admits per minute with a backlog of 2,000 visitors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -141,6 +141,11 @@ impl Room {
             .unwrap()
     }
 
+    /// The serving process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap()
+    }
+
     /// `kill -9`: no chance to flush or clean up.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -206,11 +211,6 @@ pub struct Answer {
 
 impl Visitor {
     pub fn new(base: &str) -> Visitor {
-        Visitor {
-            base: base.to_string(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
         Visitor::from_address(base, std::net::Ipv4Addr::LOCALHOST)
     }
 
@@ -218,11 +218,16 @@ impl Visitor {
     /// the whole of 127.0.0.0/8 reaches the room), so the room sees a
     /// client of its own.
     pub fn from_address(base: &str, addr: std::net::Ipv4Addr) -> Visitor {
+        Visitor {
+            base: base.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(std::net::IpAddr::V4(addr))
+                .build()
                 .unwrap(),
             cookie: None,
         }
     }
-                .local_address(std::net::IpAddr::V4(addr))
 
     pub async fn get(&mut self, path: &str) -> Answer {
         let mut req = self.client.get(format!("{}{path}", self.base));
@@ -283,12 +288,12 @@ pub fn client_address(i: usize) -> std::net::Ipv4Addr {
 /// Brings `n` visitors through the entry, `parallel` at a time, each from
 /// a loopback address of its own.
 pub async fn crowd(base: &str, n: usize, parallel: usize) -> Vec<Visitor> {
+    assert!(n <= 250 * 254, "more visitors than client addresses");
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let sem = sem.clone();
             let mut v = Visitor::from_address(base, client_address(i));
-    assert!(n <= 250 * 254, "more visitors than client addresses");
             tokio::spawn(async move {
                 let _permit = sem.acquire().await.unwrap();
                 let a = v.arrive().await;

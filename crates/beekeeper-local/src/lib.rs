@@ -6,6 +6,7 @@
 
 mod admission;
 mod assets;
+mod lock;
 mod server;
 pub mod store;
 mod throttle;
@@ -37,6 +38,8 @@ pub enum LocalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is in use by another beekeeper serve ({holder}) (hint: stop it first, or pass another --data-dir)")]
+    Busy { path: PathBuf, holder: String },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -72,10 +75,7 @@ pub fn minute_from_env() -> Duration {
 /// Opens the store, binds the address and starts the room. The returned
 /// handle knows the bound address; await [`Serving::run`] to serve.
 pub async fn start(cfg: ServeConfig) -> Result<Serving, LocalError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| LocalError::DataDir {
-        path: cfg.data_dir.clone(),
-        source,
-    })?;
+    let lock = lock::DataDir::take(&cfg.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|source| LocalError::Bind {
@@ -83,10 +83,11 @@ pub async fn start(cfg: ServeConfig) -> Result<Serving, LocalError> {
             source,
         })?;
     let addr: SocketAddr = listener.local_addr().map_err(LocalError::Serve)?;
+    lock.name_holder(&format!("pid {}, http://{addr}", std::process::id()));
     let mut room = cfg.room.clone();
     if cfg.demo {
         room.destination = format!("http://{addr}/demo/");
     }
     let store = store::Store::open(&cfg.data_dir, &room)?;
-    server::start(listener, addr, store, cfg)
+    server::start(listener, addr, store, lock, cfg)
 }

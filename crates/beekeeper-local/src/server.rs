@@ -15,6 +15,7 @@ use beekeeper_core::entry::{self, Reply, Step};
 use beekeeper_core::{names, RoomConfig, Token};
 use tokio::sync::watch;
 
+use crate::lock::DataDir;
 use crate::store::{Standing, Store};
 use crate::{admission, assets, now_ms, LocalError, ServeConfig};
 
@@ -33,6 +34,8 @@ pub struct Serving {
     pub addr: SocketAddr,
     listener: tokio::net::TcpListener,
     router: Router,
+    /// Held for as long as the room is served.
+    _lock: DataDir,
 }
 
 impl Serving {
@@ -64,6 +67,7 @@ pub(crate) fn start(
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     store: Store,
+    lock: DataDir,
     cfg: ServeConfig,
 ) -> Result<Serving, LocalError> {
     let (initial, version) = store.config()?;
@@ -98,6 +102,7 @@ pub(crate) fn start(
         addr,
         listener,
         router,
+        _lock: lock,
     })
 }
 

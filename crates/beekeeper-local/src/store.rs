@@ -8,7 +8,7 @@
 //!
 //! Reads (polls, client checks) use a small pool of read connections; WAL
 //! lets them run beside the writer. Who is in line at which place is also
-//! kept in memory ([`Line`]), maintained by the writer and rebuilt from the
+//! kept in memory (`Line`), maintained by the writer and rebuilt from the
 //! table at start: the queue table needs no index on the random tokens, so
 //! a commit only appends to it (an index on random keys dirtied one page
 //! per arrival and halved the arrival rate).
@@ -35,6 +35,11 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    #[error("cannot make the room database {path} private: {source}")]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error("room database error: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -354,6 +359,11 @@ impl Store {
     /// profile's), so a restart never undoes an `off`.
     pub fn open(data_dir: &Path, initial: &RoomConfig) -> Result<Store> {
         let path = data_dir.join(DB_FILE);
+        // Every queued and admitted token is in it: readable by the owner only.
+        crate::lock::private_file(&path).map_err(|source| StoreError::Private {
+            path: path.clone(),
+            source,
+        })?;
         let mut conn = connect(&path)?;
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
