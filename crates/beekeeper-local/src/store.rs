@@ -797,7 +797,10 @@ mod tests {
         let s = Store::open(dir.path(), &changed)?;
         let (c, _) = s.config()?;
         assert!(!c.enabled);
-        assert_eq!((c.rate_limit, c.name.as_str()), (42, "Renamed"));
+        assert_eq!(
+            (c.rate_limit, c.rate_current, c.name.as_str()),
+            (100, 42, "Renamed")
+        );
         assert_eq!(s.position(2), 1);
         // The mirror of the tables is rebuilt from them.
         let admitted = Admission {
