@@ -193,8 +193,16 @@ async fn a_backlog_is_admitted_at_the_rate_evenly_and_exactly() {
         *per_minute.iter().min().unwrap(),
         *per_minute.iter().max().unwrap(),
     );
+    // The longest pause between admissions during the backlog: a stall
+    // of the room shows here (a window ending inside it misses its slots).
+    let (gap, gap_at) = times
+        .windows(2)
+        .filter(|w| w[0] >= backlog_from)
+        .map(|w| (w[1] - w[0], w[0] - backlog_from))
+        .max()
+        .unwrap_or((0, 0));
     println!(
-        "admitted per minute ({} sliding windows): min {lo}, max {hi}, rate {RATE}",
+        "admitted per minute ({} sliding windows): min {lo}, max {hi}, rate {RATE}; longest pause {gap} ms, {gap_at} ms into the backlog",
         per_minute.len()
     );
     assert!(

@@ -252,6 +252,28 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicU64,
     line: Arc<Line>,
+    /// Dropped with the store: the checkpoint thread then stops.
+    _checkpoints: mpsc::Sender<()>,
+}
+
+/// Starts the thread that checkpoints the WAL every second, on a
+/// connection of its own, until the returned sender is dropped.
+fn checkpointer(path: &Path) -> Result<mpsc::Sender<()>> {
+    let conn = connect(path)?;
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("beekeeper-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_secs(1))
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("checkpoint failed: {e}");
+                }
+            }
+        })
+        .map_err(|_| StoreError::WriterGone)?;
+    Ok(tx)
 }
 
 /// The line and the admitted in memory: the mirror of the queue and
@@ -374,6 +396,12 @@ impl Store {
         let readers = (0..READERS)
             .map(|_| connect(&path).map(Mutex::new))
             .collect::<Result<_>>()?;
+        // The writer never checkpoints: a checkpoint copies the WAL into
+        // the database and fsyncs it, which on a slow disk held up
+        // admissions for 100-200 ms. A thread of its own checkpoints
+        // (PASSIVE: it never blocks the writer) every second instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = checkpointer(&path)?;
         let (tx, rx) = mpsc::channel();
         let writer_line = line.clone();
         std::thread::Builder::new()
@@ -386,6 +414,7 @@ impl Store {
                 readers,
                 next_reader: AtomicU64::new(0),
                 line,
+                _checkpoints: checkpoints,
             }),
         })
     }
@@ -788,9 +817,10 @@ mod tests {
             s.enqueue(tok(2), 1).await?;
             s.admit(1, 2, 100).await?;
         }
+        // Off, and the throttle's cut (RoomConfig::resumed decides).
         Control::open(dir.path())?.update(|c| {
             c.enabled = false;
-            c.rate_limit = 42;
+            c.rate_current = 42;
         })?;
         let mut changed = cfg();
         changed.name = "Renamed".into();
