@@ -30,11 +30,23 @@ pub enum Room {
     Aws,
 }
 
+/// How the visitors arrive.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pattern {
+    /// A line from the start that outlasts the run
+    Backlog,
+    /// An idle room, then a crowd of 1.3 R + 20 arriving 5/12 into a minute
+    Crowd,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Which rooms to measure
     #[arg(long, value_delimiter = ',', default_values = ["serve", "aws"])]
     on: Vec<Room>,
+    /// Arrival patterns to measure (the crowd on serve only)
+    #[arg(long, value_delimiter = ',', default_values = ["backlog", "crowd"])]
+    patterns: Vec<Pattern>,
     /// Rates (admits per minute) to measure
     #[arg(long, value_delimiter = ',', default_values_t = [10, 15, 60, 500, 3300, 20000])]
     rates: Vec<u32>,
@@ -138,15 +150,23 @@ pub fn figures(times: &[u64], minute: u64, from: u64, to: u64) -> Figures {
     }
 }
 
+/// `n` arrivals, 64 at a time, spread over 64 clients each sending from a
+/// loopback address of its own (127.0.1.1 to 127.0.1.64).
 async fn arrive(base: &str, n: usize) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let clients = (1..=64u8)
+        .map(|i| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i)))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (client, sem, url) = (client.clone(), sem.clone(), format!("{base}/beekeeper"));
+    for i in 0..n {
+        let client = clients[i % clients.len()].clone();
+        let (sem, url) = (sem.clone(), format!("{base}/beekeeper"));
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.map_err(|e| e.to_string())?;
             let r = client.get(url).send().await.map_err(|e| e.to_string())?;
@@ -210,9 +230,99 @@ fn measure_serve(bin: &Path, rate: u32, args: &Args) -> Result<Figures, String> 
     Ok(figures(&times, args.minute_ms, from, to))
 }
 
+/// Sliding 5-second and minute-long windows, each starting at an
+/// admission, over every admission: (most in 5 s, most in a minute).
+fn peaks(times: &[u64], minute: u64) -> (usize, usize) {
+    let end = times.last().map_or(0, |&t| t + minute);
+    let most = |len| windows(times, len, 0, end).into_iter().max().unwrap_or(0);
+    (most(minute / 12), most(minute))
+}
+
+/// Visitors in the crowd for rate `rate`: more than a minute's worth.
+fn crowd_size(rate: u32) -> usize {
+    rate as usize * 13 / 10 + 20
+}
+
+/// Where the crowd arrives: 5/12 into one of the room's minutes, off any tick.
+fn crowd_offset(minute_ms: u64) -> u64 {
+    minute_ms * 5 / 12 + 130
+}
+
+/// The original policy with the crowd: nothing happens until the next
+/// minute, whose consumers take up to ⌈R/1000⌉ × 1000 of it at once, a
+/// batch of 10 every `batch_ms` (scaled); the rest the minutes after.
+/// Times in µs.
+fn original_crowd(rate: u32, minute_ms: u64, batch_ms: u64) -> (usize, usize) {
+    let per_minute = rate.div_ceil(1000) as usize * 1000;
+    let minute = minute_ms * 1000;
+    let batch = batch_ms * 1000 * minute_ms / 60_000;
+    let mut left = crowd_size(rate);
+    let mut times = Vec::new();
+    let mut m = 1;
+    while left > 0 {
+        let take = left.min(per_minute);
+        // The consumers work side by side, each 100 batches of 10.
+        times.extend((0..take).map(|i| m * minute + (i as u64 % 1000 / 10) * batch));
+        left -= take;
+        m += 1;
+    }
+    peaks(&times, minute)
+}
+
+/// serve, idle until the crowd arrives from 64 loopback client addresses;
+/// measured until the line is empty. Times in ms.
+fn measure_serve_crowd(bin: &Path, rate: u32, args: &Args) -> Result<(usize, usize, u64), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_served, base) = serve_room(bin, dir.path(), rate, Some(args.minute_ms))?;
+    std::thread::sleep(Duration::from_millis(crowd_offset(args.minute_ms)));
+    let n = crowd_size(rate);
+    let arrived = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_millis() as u64;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(arrive(&base, n))?;
+    // The crowd drains in 1.3 minutes; allow three.
+    let started = std::time::Instant::now();
+    while queued(dir.path())? > 0 {
+        if started.elapsed() > Duration::from_millis(3 * args.minute_ms) {
+            return Err(format!("the crowd did not drain at rate {rate}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let times = admissions(dir.path())?;
+    if times.len() != n {
+        return Err(format!("{} of {n} admitted at rate {rate}", times.len()));
+    }
+    let (five, minute) = peaks(&times, args.minute_ms);
+    Ok((five, minute, times[0].saturating_sub(arrived)))
+}
+
+/// The crowd's figures for one rate, as a table row per policy.
+fn crowd_rows(bin: Option<&Path>, rate: u32, args: &Args) -> Result<Vec<String>, String> {
+    let (b5, b60) = (
+        (u64::from(rate) * 12).div_ceil(120),
+        u64::from(rate) + u64::from(rate).div_ceil(100).max(1),
+    );
+    let mut rows = Vec::new();
+    if let Some(bin) = bin {
+        let (five, minute, first) = measure_serve_crowd(bin, rate, args)?;
+        rows.push(format!(
+            "| {rate} | beekeeper serve | {five} | {b5} | {minute} | {b60} | {:.2} s |",
+            first as f64 * 60.0 / args.minute_ms as f64 / 1000.0
+        ));
+    }
+    let (five, minute) = original_crowd(rate, args.minute_ms, 20);
+    let wait = 60.0 - crowd_offset(args.minute_ms) as f64 * 60.0 / args.minute_ms as f64;
+    rows.push(format!(
+        "| {rate} | original | {five} | {b5} | {minute} | {b60} | {wait:.2} s |"
+    ));
+    Ok(rows)
+}
+
 pub fn run(args: Args) -> Result<(), String> {
     let serve = args.on.contains(&Room::Serve);
-    let aws = args.on.contains(&Room::Aws);
+    let aws = args.on.contains(&Room::Aws) && args.patterns.contains(&Pattern::Backlog);
     let bin = if serve {
         Some(beekeeper_binary()?)
     } else {
@@ -222,6 +332,24 @@ pub fn run(args: Args) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let artifacts = moto::artifacts(None, scratch.path())?.0;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    if args.patterns.contains(&Pattern::Crowd) {
+        println!(
+            "a crowd of 1.3 R + 20 into an idle room, arriving 5/12 of a minute in; serve's minute shortened to {} ms, windows and times scaled to a real minute",
+            args.minute_ms
+        );
+        println!();
+        println!("| R per minute | policy | most in any sliding 5 s | bound ⌈1.2·R/12⌉ | most in any sliding minute | bound R + ⌈R/100⌉ | first admission after the crowd began |");
+        println!("|---:|---|---:|---:|---:|---:|---:|");
+        for &rate in &args.rates {
+            for row in crowd_rows(bin.as_deref(), rate, &args)? {
+                println!("{row}");
+            }
+        }
+        println!();
+    }
+    if !args.patterns.contains(&Pattern::Backlog) {
+        return Ok(());
+    }
     println!(
         "admission accuracy with a backlog, {} minutes a rate",
         args.minutes
@@ -295,6 +423,14 @@ mod tests {
         let times = [0, 10, 20, 30, 100];
         assert_eq!(windows(&times, 25, 0, 100), vec![3, 3, 2, 1]);
         assert_eq!(windows(&times, 200, 0, 300), vec![5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn the_original_policy_lets_a_crowd_in_at_the_next_minute_at_once() {
+        // 780 + 20 visitors at 600 a minute: all 800 within 2 s.
+        assert_eq!(original_crowd(600, 60_000, 20), (800, 800));
+        // 26,020 at 20,000 a minute: 20,000 at once, the rest a minute later.
+        assert_eq!(original_crowd(20_000, 60_000, 20), (20_000, 20_000));
     }
 
     #[test]
