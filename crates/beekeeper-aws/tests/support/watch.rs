@@ -61,10 +61,17 @@ impl Watch {
         let child = cmd.spawn().unwrap();
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "cargo lambda watch did not start"
-            );
+            if start.elapsed() > Duration::from_secs(60) {
+                let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!("watch-{port}.log"));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                panic!(
+                    "cargo lambda watch did not start in 60 s; the end of {}:\n{}",
+                    log.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         Watch { child, url }
