@@ -489,14 +489,6 @@ mod tests {
         assert_eq!(by_two_minutes, 2 * 600 - 1, "all but the slot due at 120 s");
     }
 
-    /// Admitted in the room's `m`-th minute.
-    fn in_minute(adm: &[(u64, u32)], m: u64) -> u64 {
-        adm.iter()
-            .filter(|a| a.0 / MINUTE == m)
-            .map(|a| u64::from(a.1))
-            .sum()
-    }
-
     #[test]
     fn a_line_is_admitted_at_the_rate_every_minute() {
         for r in [10, 15, 60, 600, 3_300, 20_000] {
@@ -505,7 +497,11 @@ mod tests {
             // tick: the first minute is short of one tick's worth.
             let tick_worth = u64::from(r).div_ceil(600);
             for m in 0..3 {
-                let n = in_minute(&adm, m);
+                let n: u64 = adm
+                    .iter()
+                    .filter(|a| a.0 / MINUTE == m)
+                    .map(|a| u64::from(a.1))
+                    .sum();
                 let want = if m == 0 {
                     u64::from(r) - tick_worth
                 } else {
@@ -515,7 +511,12 @@ mod tests {
             }
             let adm = aws(|_| r, 3, 98, &[0, 37, 71], |_| u64::MAX);
             for m in 0..3 {
-                assert_eq!(in_minute(&adm, m), u64::from(r), "aws {r} minute {m}");
+                let n: u64 = adm
+                    .iter()
+                    .filter(|a| a.0 / MINUTE == m)
+                    .map(|a| u64::from(a.1))
+                    .sum();
+                assert_eq!(n, u64::from(r), "aws {r} minute {m}");
             }
         }
     }
