@@ -96,7 +96,7 @@ impl Consumer {
     /// window (the last slot falls due at its very end).
     pub async fn run(&self, order: ConsumerOrder) -> Result<Report> {
         let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
-        let mut pacer = Pacer::window(order.quota, order.start_ms, order.end_ms, order.burst);
+        let mut pacer = Pacer::new(order.quota, order.start_ms, order.end_ms);
         let stop_ms = order.end_ms + GRACE_MS;
         // Receive several at once when the pace allows: fewer SQS calls.
         let batch = receive_batch(order.quota);

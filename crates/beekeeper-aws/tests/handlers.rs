@@ -48,21 +48,16 @@ fn cookie_token(r: &ApiGatewayProxyResponse) -> String {
 }
 
 /// Runs `consumer` with `quota` over a window of `window_ms` starting now.
-/// The window stands for a shorter minute: its burst is that of the rate
-/// it makes a real minute, so it has as much time in hand for the
-/// emulator's latency as a real one.
 async fn run_for(
     consumer: &Consumer,
     quota: u32,
     window_ms: u64,
 ) -> beekeeper_aws::consumer::Report {
     let start = now_ms();
-    let per_minute = u64::from(quota) * 60_000 / window_ms.max(1);
     let order = ConsumerOrder {
         quota,
         start_ms: start,
         end_ms: start + window_ms,
-        burst: beekeeper_core::pace::burst(u32::try_from(per_minute).unwrap_or(u32::MAX)),
     };
     consumer.run(order).await.unwrap()
 }

@@ -70,13 +70,13 @@ impl Design {
     pub const BEEKEEPER: Design = Design {
         polling: Polling::Adaptive,
         producer_ms: 20.0,
-        producer_memory_mb: crate::names::memory_mb::PRODUCER as f64,
+        producer_memory_mb: 256.0,
         page_files: 1.0,
         table_reads_per_sec: None,
         receive_batch: None,
-        // Paced over its window.
-        consumer_secs: crate::plan::CONSUMER_WINDOW_MS as f64 / 1000.0,
-        consumer_memory_mb: crate::names::memory_mb::CONSUMER as f64,
+        // Paced over its 59-second window.
+        consumer_secs: 59.0,
+        consumer_memory_mb: 128.0,
     };
 
     /// The original beekeeper: a poll every 20 s, a 160 ms producer, a

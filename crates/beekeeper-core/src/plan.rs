@@ -13,13 +13,7 @@ pub fn fan_out(rate: u32, capacity: u32) -> Vec<u32> {
     if n == 0 {
         return Vec::new();
     }
-    share(rate, n)
-}
-
-/// Splits `total` into `n` parts that differ by at most one, larger first.
-fn share(total: u32, n: u32) -> Vec<u32> {
-    let n = n.max(1);
-    let (base, extra) = (total / n, total % n);
+    let (base, extra) = (rate / n, rate % n);
     (0..n).map(|i| base + u32::from(i < extra)).collect()
 }
 
@@ -37,17 +31,6 @@ mod tests {
         assert_eq!(fan_out(1001, 1000), vec![501, 500]);
         assert_eq!(fan_out(3300, 1000), vec![825, 825, 825, 825]);
         assert_eq!(fan_out(20_000, 1000).len(), 20);
-    }
-
-    #[test]
-    fn the_orders_share_the_room_s_burst() {
-        for rate in [10, 99, 600, 1001, 1500, 3300, 20_000, 100_000] {
-            let o = orders(rate, 0);
-            let burst: u32 = o.iter().map(|o| o.burst).sum();
-            assert_eq!(burst, crate::pace::burst(rate), "rate {rate}");
-            assert!(o.iter().all(|o| o.burst >= 1), "rate {rate}");
-            assert_eq!(o.iter().map(|o| o.quota).sum::<u32>(), rate);
-        }
     }
 
     proptest! {
@@ -73,10 +56,6 @@ pub fn receive_batch(quota: u32) -> u32 {
     (quota / 150).clamp(1, 10)
 }
 
-/// How long a consumer admits each minute: it stops one second before the
-/// next minute, so two minutes' consumers never overlap.
-pub const CONSUMER_WINDOW_MS: u64 = 59_000;
-
 /// What the trigger tells one consumer: admit `quota` visitors, paced over
 /// `[start_ms, end_ms)` (epoch milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,26 +63,18 @@ pub struct ConsumerOrder {
     pub quota: u32,
     pub start_ms: u64,
     pub end_ms: u64,
-    /// Slots it may keep in hand: its share of the room's
-    /// [`crate::pace::burst`], so that the consumers together never keep
-    /// more than the room may.
-    #[serde(default)]
-    pub burst: u32,
 }
 
 /// The orders for one minute starting at `start_ms` (the scheduled time of
-/// the trigger's event), each over [`CONSUMER_WINDOW_MS`].
+/// the trigger's event). Consumers stop one second before the next minute,
+/// so two minutes' consumers never overlap.
 pub fn orders(rate: u32, start_ms: u64) -> Vec<ConsumerOrder> {
-    let quotas = fan_out(rate, CONSUMER_CAPACITY);
-    let bursts = share(crate::pace::burst(rate), quotas.len() as u32);
-    quotas
+    fan_out(rate, CONSUMER_CAPACITY)
         .into_iter()
-        .zip(bursts)
-        .map(|(quota, burst)| ConsumerOrder {
+        .map(|quota| ConsumerOrder {
             quota,
             start_ms,
-            end_ms: start_ms + CONSUMER_WINDOW_MS,
-            burst,
+            end_ms: start_ms + 59_000,
         })
         .collect()
 }

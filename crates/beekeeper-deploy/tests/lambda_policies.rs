@@ -268,7 +268,6 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
             quota: 1,
             start_ms: now,
             end_ms: now + 2_000,
-            burst: 1,
         })
         .await
         .unwrap();
