@@ -84,6 +84,17 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["functions"].as_array().unwrap().len(), 4);
     assert_eq!(plan["account"], "<account>");
+    // Every route with the integration deploy writes, templates included.
+    let routes = plan["api"]["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 5);
+    for r in routes {
+        let uri = r["gateway"]["uri"].as_str().unwrap();
+        assert!(uri.starts_with("arn:aws:apigateway:eu-west-1:"), "{r}");
+    }
+    let poll = routes.iter().find(|r| r["path"] == "/polling").unwrap();
+    assert_eq!(poll["gateway"]["kind"], "AWS");
+    let template = &poll["gateway"]["request_templates"]["application/json"];
+    assert!(template.as_str().unwrap().contains("TableName"), "{poll}");
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(seen.load(Ordering::SeqCst), 0, "a dry run connected to AWS");
     // Nothing was recorded as deployed either.

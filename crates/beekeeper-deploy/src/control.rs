@@ -114,7 +114,12 @@ pub async fn status(cl: &Clients, plan: &Plan, now_secs: u64) -> Result<Status> 
         .ok_or_else(|| DeployError::NotDeployed(plan.profile.clone()))?;
     let queue_depth = beekeeper_aws::producer::queue_depth(&cl.sqs, &url)
         .await
-        .map_err(|e| DeployError::Config(e.to_string()))?;
+        .map_err(|e| DeployError::Aws {
+            what: format!("read the depth of queue {}", plan.queue.name),
+            code: None,
+            detail: e.to_string(),
+            hint: None,
+        })?;
     // Admissions of the last minute: a counting scan of the token table
     // (a few read units per thousand admitted visitors).
     let mut admitted_last_minute = 0u64;

@@ -34,13 +34,17 @@ pub enum DeployError {
     NotReady { resource: String, detail: String },
     #[error("room config item is invalid: {0}")]
     Config(String),
+    #[error("AWS answered without {0}")]
+    Missing(String),
+    #[error("a request could not be built: {0}")]
+    Build(String),
     #[error("profile {0:?} is not deployed (hint: run `beekeeper deploy {0}` first)")]
     NotDeployed(String),
 }
 
 impl From<aws_smithy_types::error::operation::BuildError> for DeployError {
     fn from(e: aws_smithy_types::error::operation::BuildError) -> Self {
-        DeployError::Config(e.to_string())
+        DeployError::Build(e.to_string())
     }
 }
 

@@ -42,5 +42,5 @@ pub async fn account(c: &Clients) -> Result<String> {
         .await
         .ctx("find the AWS account of these credentials")?;
     out.account
-        .ok_or_else(|| DeployError::Config("the caller identity has no account".into()))
+        .ok_or_else(|| DeployError::Missing("the account of the caller identity".into()))
 }

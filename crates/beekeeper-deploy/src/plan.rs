@@ -104,6 +104,17 @@ pub struct FunctionPlan {
     pub log_group: String,
 }
 
+impl FunctionPlan {
+    /// The environment with what only the deploy knows: the URL SQS gave
+    /// the queue (the plan's is the one AWS would give; an endpoint such
+    /// as a local stand-in's gives its own).
+    pub fn environment_with(&self, queue_url: &str) -> BTreeMap<String, String> {
+        let mut env = self.environment.clone();
+        env.insert(env::QUEUE_URL.to_string(), queue_url.to_string());
+        env
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ApiPlan {
     pub name: String,
@@ -118,7 +129,131 @@ pub struct RoutePlan {
     /// Resource path, from the API's root.
     pub path: String,
     pub method: String,
+    /// Where the route goes, in a word.
     pub integration: Integration,
+    /// The method, integration and responses exactly as API Gateway is
+    /// to hold them: what deploy writes and compares.
+    pub gateway: GatewayRoute,
+}
+
+/// One route as API Gateway holds it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GatewayRoute {
+    /// `AWS_PROXY` (a Lambda) or `AWS` (a service, through templates).
+    pub kind: String,
+    /// The method the integration calls the service with.
+    pub http_method: String,
+    pub uri: String,
+    /// The role API Gateway calls the service as.
+    pub credentials: Option<String>,
+    pub method_params: BTreeMap<String, bool>,
+    pub request_params: BTreeMap<String, String>,
+    pub request_templates: BTreeMap<String, String>,
+    pub responses: Vec<GatewayResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GatewayResponse {
+    pub status: String,
+    /// Which integration answers map to this status (none: the default).
+    pub pattern: Option<String>,
+    pub method_params: BTreeMap<String, bool>,
+    pub params: BTreeMap<String, String>,
+    pub templates: BTreeMap<String, String>,
+}
+
+impl GatewayRoute {
+    fn of(arns: Arns, api_role: &str, path: &str, integration: &Integration) -> GatewayRoute {
+        let role = Some(arns.role(api_role));
+        let json_templates =
+            |t: &str| BTreeMap::from([("application/json".to_string(), t.to_string())]);
+        match integration {
+            Integration::Lambda { function } => GatewayRoute {
+                kind: "AWS_PROXY".into(),
+                http_method: "POST".into(),
+                uri: arns.lambda_integration(function),
+                credentials: None,
+                method_params: BTreeMap::new(),
+                request_params: BTreeMap::new(),
+                request_templates: BTreeMap::new(),
+                responses: Vec::new(),
+            },
+            Integration::S3 { bucket, key } => {
+                let (path, method_params, request_params) = match key {
+                    Some(k) => (
+                        format!("path/{bucket}/{k}"),
+                        BTreeMap::new(),
+                        BTreeMap::new(),
+                    ),
+                    None => (
+                        format!("path/{bucket}/{{proxy}}"),
+                        BTreeMap::from([("method.request.path.proxy".to_string(), true)]),
+                        BTreeMap::from([(
+                            "integration.request.path.proxy".to_string(),
+                            "method.request.path.proxy".to_string(),
+                        )]),
+                    ),
+                };
+                let content_type = "method.response.header.Content-Type".to_string();
+                GatewayRoute {
+                    kind: "AWS".into(),
+                    http_method: "GET".into(),
+                    uri: arns.service_integration("s3", &path),
+                    credentials: role,
+                    method_params,
+                    request_params,
+                    request_templates: BTreeMap::new(),
+                    responses: vec![
+                        GatewayResponse {
+                            status: "200".into(),
+                            pattern: None,
+                            method_params: BTreeMap::from([(content_type.clone(), false)]),
+                            params: BTreeMap::from([(
+                                content_type,
+                                "integration.response.header.Content-Type".to_string(),
+                            )]),
+                            templates: BTreeMap::new(),
+                        },
+                        // S3 answers 403 for a key that does not exist when
+                        // the caller may not list the bucket.
+                        GatewayResponse {
+                            status: "404".into(),
+                            pattern: Some("4\\d{2}".into()),
+                            method_params: BTreeMap::new(),
+                            params: BTreeMap::new(),
+                            templates: json_templates("{\"error\":\"not found\"}"),
+                        },
+                    ],
+                }
+            }
+            Integration::DynamoDb {
+                request_template,
+                response_template,
+            } => {
+                let method_params = if path.contains("{token}") {
+                    BTreeMap::from([("method.request.path.token".to_string(), true)])
+                } else {
+                    BTreeMap::new()
+                };
+                GatewayRoute {
+                    kind: "AWS".into(),
+                    http_method: "POST".into(),
+                    uri: arns.service_integration("dynamodb", "action/GetItem"),
+                    credentials: role,
+                    method_params,
+                    request_params: BTreeMap::new(),
+                    request_templates: json_templates(request_template),
+                    responses: vec![GatewayResponse {
+                        status: "200".into(),
+                        pattern: None,
+                        method_params: BTreeMap::new(),
+                        params: BTreeMap::new(),
+                        templates: json_templates(response_template),
+                    }],
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -261,7 +396,7 @@ impl Plan {
                     json!({
                         "Effect": "Allow",
                         "Action": ["s3:GetObject"],
-                        "Resource": format!("arn:aws:s3:::{bucket}/*"),
+                        "Resource": arn.bucket_objects(&bucket),
                     }),
                 ]),
             },
@@ -310,7 +445,7 @@ impl Plan {
             },
         ];
 
-        let queue_url = format!("https://sqs.{region}.amazonaws.com/{account}/{queue}");
+        let queue_url = arn.queue_url(&queue);
         let base_env = BTreeMap::from([
             (env::QUEUE_URL.to_string(), queue_url),
             (env::TOKENS_TABLE.to_string(), tokens.clone()),
@@ -338,56 +473,58 @@ impl Plan {
             lambda(THROTTLE, memory_mb::THROTTLE, 90, Some(1)),
         ];
 
+        let api_role = role("api");
+        let route = |path: String, integration: Integration| RoutePlan {
+            gateway: GatewayRoute::of(arn, &api_role, &path, &integration),
+            method: "GET".into(),
+            path,
+            integration,
+        };
         let api = ApiPlan {
             name: n("api"),
             stage: STAGE.into(),
-            role: role("api"),
+            role: api_role.clone(),
             stage_variables: BTreeMap::from([(
                 templates::STAGE_VARIABLE_TOKENS_TABLE.to_string(),
                 tokens.clone(),
             )]),
             routes: vec![
-                RoutePlan {
-                    path: names::ROUTE_ENTRY.into(),
-                    method: "GET".into(),
-                    integration: Integration::Lambda {
+                route(
+                    names::ROUTE_ENTRY.to_string(),
+                    Integration::Lambda {
                         function: function(PRODUCER),
                     },
-                },
+                ),
                 // The producer sends visitors to `room/`, which API Gateway
                 // routes to `/room`: the page itself.
-                RoutePlan {
-                    path: names::ROUTE_ROOM.into(),
-                    method: "GET".into(),
-                    integration: Integration::S3 {
+                route(
+                    names::ROUTE_ROOM.to_string(),
+                    Integration::S3 {
                         bucket: bucket.clone(),
                         key: Some("index.html".into()),
                     },
-                },
-                RoutePlan {
-                    path: format!("{}/{{proxy+}}", names::ROUTE_ROOM),
-                    method: "GET".into(),
-                    integration: Integration::S3 {
+                ),
+                route(
+                    format!("{}/{{proxy+}}", names::ROUTE_ROOM),
+                    Integration::S3 {
                         bucket: bucket.clone(),
                         key: None,
                     },
-                },
-                RoutePlan {
-                    path: names::ROUTE_POLL.into(),
-                    method: "GET".into(),
-                    integration: Integration::DynamoDb {
+                ),
+                route(
+                    names::ROUTE_POLL.to_string(),
+                    Integration::DynamoDb {
                         request_template: templates::POLLING_REQUEST.into(),
                         response_template: templates::POLLING_RESPONSE.into(),
                     },
-                },
-                RoutePlan {
-                    path: format!("{}/{{token}}", names::ROUTE_CLIENT_CHECK),
-                    method: "GET".into(),
-                    integration: Integration::DynamoDb {
+                ),
+                route(
+                    format!("{}/{{token}}", names::ROUTE_CLIENT_CHECK),
+                    Integration::DynamoDb {
                         request_template: templates::CLIENT_CHECK_REQUEST.into(),
                         response_template: templates::CLIENT_CHECK_RESPONSE.into(),
                     },
-                },
+                ),
             ],
         };
 
@@ -581,7 +718,8 @@ pub fn artifact_name(which: &str) -> &'static str {
     }
 }
 
-/// ARNs in one region and account.
+/// ARNs and URLs in one region and account: the one place that spells
+/// them, partition and domain included.
 #[derive(Debug, Clone, Copy)]
 pub struct Arns<'a> {
     pub region: &'a str,
@@ -589,10 +727,32 @@ pub struct Arns<'a> {
 }
 
 impl Arns<'_> {
+    /// The AWS partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "aws-cn"
+        } else if self.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
+    /// The domain of the region's endpoints.
+    fn domain(&self) -> &'static str {
+        if self.partition() == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        }
+    }
+
     pub fn of(&self, service: &str, resource: &str) -> String {
         format!(
-            "arn:aws:{service}:{}:{}:{resource}",
-            self.region, self.account
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition(),
+            self.region,
+            self.account
         )
     }
 
@@ -609,7 +769,21 @@ impl Arns<'_> {
     }
 
     pub fn role(&self, name: &str) -> String {
-        format!("arn:aws:iam::{}:role/{name}", self.account)
+        format!("arn:{}:iam::{}:role/{name}", self.partition(), self.account)
+    }
+
+    /// Every object of a bucket (bucket ARNs name neither region nor account).
+    pub fn bucket_objects(&self, bucket: &str) -> String {
+        format!("arn:{}:s3:::{bucket}/*", self.partition())
+    }
+
+    /// A REST API, as its tags are addressed.
+    pub fn rest_api(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:apigateway:{}::/restapis/{api_id}",
+            self.partition(),
+            self.region
+        )
     }
 
     /// What API Gateway may invoke: `GET /beekeeper` of this API, any stage.
@@ -620,14 +794,38 @@ impl Arns<'_> {
     /// The integration URI of a Lambda proxy.
     pub fn lambda_integration(&self, function: &str) -> String {
         format!(
-            "arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.partition(),
             self.region,
             self.function(function)
         )
     }
 
     pub fn service_integration(&self, service: &str, path: &str) -> String {
-        format!("arn:aws:apigateway:{}:{service}:{path}", self.region)
+        format!(
+            "arn:{}:apigateway:{}:{service}:{path}",
+            self.partition(),
+            self.region
+        )
+    }
+
+    /// The URL a stage of an API serves at.
+    pub fn stage_url(&self, api_id: &str, stage: &str) -> String {
+        format!(
+            "https://{api_id}.execute-api.{}.{}/{stage}",
+            self.region,
+            self.domain()
+        )
+    }
+
+    /// The URL SQS gives a queue of this account.
+    pub fn queue_url(&self, queue: &str) -> String {
+        format!(
+            "https://sqs.{}.{}/{}/{queue}",
+            self.region,
+            self.domain(),
+            self.account
+        )
     }
 }
 

@@ -1,0 +1,244 @@
+//! Lambda: the four functions (configuration, code, reserved concurrency)
+//! and the permissions that let API Gateway and EventBridge invoke them.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_lambda::types as lt;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+use aws_smithy_types::Blob;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::Ctx;
+use crate::error::{DeployError, Result, SdkResult};
+use crate::found;
+use crate::plan::FunctionPlan;
+use crate::progress::{Change, Changes, Outcome};
+
+pub(super) async fn ensure(
+    cx: &Ctx<'_>,
+    f: &FunctionPlan,
+    zip: &[u8],
+    queue_url: &str,
+) -> Result<Outcome> {
+    let lambda = &cx.c.lambda;
+    let role = cx.plan.arns().role(&f.role);
+    let environment = f.environment_with(queue_url);
+    let env = lt::Environment::builder()
+        .set_variables(Some(environment.clone().into_iter().collect()))
+        .build();
+    let mut changes = Changes::default();
+    match found::function(cx.c, &f.name).await? {
+        None => {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let r = lambda
+                    .create_function()
+                    .function_name(&f.name)
+                    .runtime(lt::Runtime::Providedal2023)
+                    .architectures(lt::Architecture::X8664)
+                    .handler("bootstrap")
+                    .role(&role)
+                    .memory_size(f.memory_mb)
+                    .timeout(f.timeout_secs)
+                    .environment(env.clone())
+                    .code(lt::FunctionCode::builder().zip_file(Blob::new(zip)).build())
+                    .set_tags(Some(cx.tag_map()))
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => break,
+                    // IAM has not propagated the new role to Lambda yet.
+                    Err(e)
+                        if attempt < cx.patience.attempts
+                            && e.code() == Some("InvalidParameterValueException")
+                            && e.message().is_some_and(|m| m.contains("role")) =>
+                    {
+                        tokio::time::sleep(cx.patience.pause).await;
+                    }
+                    Err(e) => {
+                        return Err(crate::error::aws(format!("create lambda {}", f.name), e))
+                    }
+                }
+            }
+            changes.created();
+        }
+        Some(found) => {
+            if !cx.check_owner(&format!("lambda {}", f.name), found.owner)? {
+                lambda
+                    .tag_resource()
+                    .resource(cx.plan.arns().function(&f.name))
+                    .set_tags(Some(cx.tag_map()))
+                    .send()
+                    .await
+                    .ctx(format!("tag lambda {}", f.name))?;
+                changes.add(Change::Tags);
+            }
+            let cfg = found
+                .it
+                .configuration
+                .unwrap_or_else(|| lt::FunctionConfiguration::builder().build());
+            let have_env: BTreeMap<String, String> = cfg
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.clone().into_iter().collect())
+                .unwrap_or_default();
+            let same_config = cfg.role() == Some(role.as_str())
+                && cfg.runtime() == Some(&lt::Runtime::Providedal2023)
+                && cfg.handler() == Some("bootstrap")
+                && cfg.memory_size() == Some(f.memory_mb)
+                && cfg.timeout() == Some(f.timeout_secs)
+                && have_env == environment;
+            if !same_config {
+                wait_function(cx, &f.name).await?;
+                lambda
+                    .update_function_configuration()
+                    .function_name(&f.name)
+                    .runtime(lt::Runtime::Providedal2023)
+                    .handler("bootstrap")
+                    .role(&role)
+                    .memory_size(f.memory_mb)
+                    .timeout(f.timeout_secs)
+                    .environment(env)
+                    .send()
+                    .await
+                    .ctx(format!("update the configuration of {}", f.name))?;
+                changes.add(Change::Configuration);
+            }
+            if cfg.code_sha256() != Some(code_sha256(zip).as_str()) {
+                wait_function(cx, &f.name).await?;
+                lambda
+                    .update_function_code()
+                    .function_name(&f.name)
+                    .zip_file(Blob::new(zip))
+                    .architectures(lt::Architecture::X8664)
+                    .send()
+                    .await
+                    .ctx(format!("update the code of {}", f.name))?;
+                changes.add(Change::Code);
+            }
+        }
+    }
+    let reserved = lambda
+        .get_function_concurrency()
+        .function_name(&f.name)
+        .send()
+        .await
+        .ctx(format!("read the concurrency of {}", f.name))?
+        .reserved_concurrent_executions;
+    if reserved != f.reserved_concurrency {
+        match f.reserved_concurrency {
+            Some(n) => {
+                lambda
+                    .put_function_concurrency()
+                    .function_name(&f.name)
+                    .reserved_concurrent_executions(n)
+                    .send()
+                    .await
+                    .ctx(format!("reserve concurrency for {}", f.name))?;
+            }
+            None => {
+                lambda
+                    .delete_function_concurrency()
+                    .function_name(&f.name)
+                    .send()
+                    .await
+                    .ctx(format!("release the concurrency of {}", f.name))?;
+            }
+        }
+        changes.add(Change::ReservedConcurrency);
+    }
+    Ok(changes.outcome())
+}
+
+/// Lambda refuses a change while the previous one is in progress.
+async fn wait_function(cx: &Ctx<'_>, name: &str) -> Result<()> {
+    for _ in 0..cx.patience.attempts {
+        let cfg =
+            cx.c.lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .ctx(format!("read lambda {name}"))?;
+        let busy = cfg.state() == Some(&lt::State::Pending)
+            || cfg.last_update_status() == Some(&lt::LastUpdateStatus::InProgress);
+        if !busy {
+            return Ok(());
+        }
+        tokio::time::sleep(cx.patience.pause).await;
+    }
+    Err(DeployError::NotReady {
+        resource: format!("lambda {name}"),
+        detail: "an update is still in progress".into(),
+    })
+}
+
+/// A permission for `principal` to invoke `function`, only from `source`.
+pub(super) async fn ensure_permission(
+    cx: &Ctx<'_>,
+    function: &str,
+    sid: &str,
+    principal: &str,
+    source: &str,
+) -> Result<Outcome> {
+    let lambda = &cx.c.lambda;
+    let policy = lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+        .found(format!("read the permissions of {function}"))?
+        .and_then(|p| p.policy)
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok());
+    let statement = policy.as_ref().and_then(|p| {
+        p["Statement"]
+            .as_array()?
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+    });
+    if let Some(st) = &statement {
+        if statement_source(st) == Some(source) && statement_principal(st) == Some(principal) {
+            return Ok(Outcome::Unchanged);
+        }
+        lambda
+            .remove_permission()
+            .function_name(function)
+            .statement_id(sid)
+            .send()
+            .await
+            .found(format!("remove permission {sid} from {function}"))?;
+    }
+    lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .action("lambda:InvokeFunction")
+        .principal(principal)
+        .source_arn(source)
+        .send()
+        .await
+        .ctx(format!("let {principal} invoke {function}"))?;
+    Ok(if statement.is_some() {
+        Outcome::Updated(vec![Change::Permission])
+    } else {
+        Outcome::Created
+    })
+}
+
+fn statement_source(st: &Value) -> Option<&str> {
+    st["Condition"]["ArnLike"]["AWS:SourceArn"].as_str()
+}
+
+fn statement_principal(st: &Value) -> Option<&str> {
+    st["Principal"]["Service"]
+        .as_str()
+        .or_else(|| st["Principal"].as_str())
+}
+
+/// Lambda's CodeSha256: the base64 SHA-256 of the zip.
+pub fn code_sha256(zip: &[u8]) -> String {
+    aws_smithy_types::base64::encode(Sha256::digest(zip))
+}
