@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use beekeeper_core::names::config as c;
-use beekeeper_core::throttle::{decide, Decision, State};
+use beekeeper_core::throttle::{decide, rate_to_store, Decision, State};
 use beekeeper_probe::Prober;
 
 use crate::{room, AwsError, Result};
@@ -57,7 +57,10 @@ impl Throttle {
         let probes = self.prober.minute(seen.probe_target(), self.window).await;
         let state = self.state().await?;
         let d = decide(&probes, &state, seen.rate_current, seen.rate_limit);
-        let applied = d.rate == seen.rate_current || self.set_rate(&seen, d.rate).await?;
+        let applied = match rate_to_store(&seen, &seen, d.rate) {
+            Some(rate) => self.set_rate(&seen, rate).await?,
+            None => true,
+        };
         self.save(&d).await?;
         Ok(Report {
             decision: Some(d),
@@ -93,7 +96,7 @@ impl Throttle {
     }
 
     /// Writes the new current rate only if the rates are still those the
-    /// decision was made from.
+    /// decision was made from ([`rate_to_store`], checked by DynamoDB).
     async fn set_rate(&self, seen: &beekeeper_core::RoomConfig, rate: u32) -> Result<bool> {
         let n = |v: u32| AttributeValue::N(v.to_string());
         let out = self
@@ -105,7 +108,7 @@ impl Throttle {
             .condition_expression("#lim = :lim AND #cur = :cur")
             .expression_attribute_names("#cur", c::RATE_CURRENT)
             .expression_attribute_names("#lim", c::RATE_LIMIT)
-            .expression_attribute_values(":new", n(rate.min(seen.rate_limit)))
+            .expression_attribute_values(":new", n(rate))
             .expression_attribute_values(":lim", n(seen.rate_limit))
             .expression_attribute_values(":cur", n(seen.rate_current))
             .send()

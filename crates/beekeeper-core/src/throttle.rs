@@ -93,6 +93,23 @@ fn median(mut v: Vec<u32>) -> Option<u32> {
     }
 }
 
+/// The rate to store for a decision made from the rates of `seen`, now
+/// that the room config is `now`: `None` when nothing is to be written,
+/// because `set-rate` changed the rates while the throttle probed (the
+/// user wins; the throttle decides again next minute) or because the
+/// decision keeps the current rate. Both rooms apply it atomically: serve
+/// inside one transaction, AWS as a write conditional on the two rates
+/// `seen` holds.
+pub fn rate_to_store(
+    seen: &crate::RoomConfig,
+    now: &crate::RoomConfig,
+    decided: u32,
+) -> Option<u32> {
+    let unchanged = now.rate_limit == seen.rate_limit && now.rate_current == seen.rate_current;
+    let rate = decided.min(now.rate_limit);
+    (unchanged && rate != now.rate_current).then_some(rate)
+}
+
 /// The controller: next rate from the last minute's probes.
 pub fn decide(probes: &[Probe], state: &State, current: u32, limit: u32) -> Decision {
     let floor = RATE_MIN.min(limit);
@@ -367,6 +384,40 @@ mod tests {
             latency_ms: ms,
             ok: true,
         }
+    }
+
+    #[test]
+    fn a_decision_is_stored_only_over_the_rates_it_was_made_from() {
+        let seen = crate::RoomConfig {
+            enabled: true,
+            rate_limit: 600,
+            rate_current: 600,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 1800,
+            queue_secs: 3600,
+            dynamic_throttle: true,
+            probe_url: None,
+        };
+        assert_eq!(rate_to_store(&seen, &seen, 300), Some(300));
+        assert_eq!(rate_to_store(&seen, &seen, 600), None, "no change");
+        assert_eq!(
+            rate_to_store(&seen, &seen, 900),
+            None,
+            "never above the limit"
+        );
+        let mut user = seen.clone();
+        user.rate_limit = 100;
+        user.rate_current = 100;
+        assert_eq!(rate_to_store(&seen, &user, 300), None, "set-rate wins");
+        let mut lowered = seen.clone();
+        lowered.rate_current = 450;
+        assert_eq!(
+            rate_to_store(&seen, &lowered, 300),
+            None,
+            "changed meanwhile"
+        );
+        assert_eq!(rate_to_store(&lowered, &lowered, 900), Some(600));
     }
 
     fn scenario(name: &str) -> Vec<Minute> {

@@ -168,11 +168,8 @@ impl Control {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut cfg = read_config(&tx)?.ok_or_else(|| StoreError::NoRoom(PathBuf::new()))?;
-        if cfg.rate_limit == seen.rate_limit
-            && cfg.rate_current == seen.rate_current
-            && cfg.rate_current != d.rate
-        {
-            cfg.rate_current = d.rate.min(cfg.rate_limit);
+        if let Some(rate) = throttle::rate_to_store(seen, &cfg, d.rate) {
+            cfg.rate_current = rate;
             write_config(&tx, &cfg)?;
         }
         tx.execute(
