@@ -288,11 +288,25 @@ fn the_example_profile_documents_every_key() {
         .cloned()
         .collect();
     let file: toml::Value = toml::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    // The file's keys are snake_case, the JSON's camelCase.
+    let camel = |k: &String| {
+        let mut parts = k.split('_');
+        let first = parts.next().unwrap_or_default().to_string();
+        parts.fold(first, |acc, p| {
+            let mut c = p.chars();
+            let head = c.next().map(|h| h.to_ascii_uppercase());
+            format!(
+                "{acc}{}{}",
+                head.map(String::from).unwrap_or_default(),
+                c.as_str()
+            )
+        })
+    };
     let mut written: Vec<_> = file["profiles"]["black-friday"]
         .as_table()
         .unwrap()
         .keys()
-        .cloned()
+        .map(camel)
         .collect();
     every_key.sort();
     written.sort();

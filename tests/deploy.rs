@@ -82,6 +82,22 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
     let out = run(&cfg, &endpoint, &["deploy", "sale", "--dry-run", "--json"]);
     assert!(out.status.success());
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Keys inside these are data: AWS's own names, variables, templates.
+    common::assert_camel_case(
+        &plan,
+        &[
+            "tags",
+            "policy",
+            "attributes",
+            "environment",
+            "stageVariables",
+            "methodParams",
+            "requestParams",
+            "requestTemplates",
+            "params",
+            "templates",
+        ],
+    );
     assert_eq!(plan["functions"].as_array().unwrap().len(), 4);
     assert_eq!(plan["account"], "<account>");
     // Every route with the integration deploy writes, templates included.
@@ -93,7 +109,7 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
     }
     let poll = routes.iter().find(|r| r["path"] == "/polling").unwrap();
     assert_eq!(poll["gateway"]["kind"], "AWS");
-    let template = &poll["gateway"]["request_templates"]["application/json"];
+    let template = &poll["gateway"]["requestTemplates"]["application/json"];
     assert!(template.as_str().unwrap().contains("TableName"), "{poll}");
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(seen.load(Ordering::SeqCst), 0, "a dry run connected to AWS");
@@ -145,6 +161,21 @@ fn deploy_then_run_the_room_then_destroy_through_the_cli() {
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["changes"], 0);
     assert_eq!(again["url"], url);
+    common::assert_camel_case(&again, &[]);
+    let ids = || {
+        insta::dynamic_redaction(|v, _| {
+            assert!(v.as_str().is_some_and(|s| !s.is_empty()), "{v:?}");
+            "[id]"
+        })
+    };
+    insta::assert_json_snapshot!("json_deploy", again, {
+        ".url" => "[url]",
+        ".clientCheck" => "[url]",
+        ".seconds" => "[seconds]",
+        ".awsCalls" => "[calls]",
+        ".deployment.apiId" => ids(),
+        ".deployment.queueUrl" => "[queue url]",
+    });
 
     let status = |cfg: &Path| -> Value {
         let out = run(cfg, &moto.url, &["status", "sale", "--json"]);
@@ -152,7 +183,14 @@ fn deploy_then_run_the_room_then_destroy_through_the_cli() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let s = status(&cfg);
-    assert_eq!(s["backend"], "aws");
+    common::assert_camel_case(&s, &[]);
+    insta::assert_json_snapshot!("json_status_aws", s, {
+        ".url" => "[url]",
+        ".clientCheck" => "[url]",
+        ".deployment.apiId" => ids(),
+        ".deployment.queueUrl" => "[queue url]",
+    });
+    assert_eq!(s["room"], "aws");
     assert_eq!(s["enabled"], true);
     assert_eq!(s["rateLimit"], 600);
     assert_eq!(s["queueDepth"], 0);
@@ -184,13 +222,19 @@ fn deploy_then_run_the_room_then_destroy_through_the_cli() {
         true,
         "destroy without --yes touched the room"
     );
-    let out = run(&cfg, &moto.url, &["destroy", "sale", "--yes"]);
+    let out = run(&cfg, &moto.url, &["off", "sale", "--json"]);
+    let off: Value = serde_json::from_slice(&out.stdout).unwrap();
+    insta::assert_json_snapshot!("json_off_aws", off);
+    assert!(run(&cfg, &moto.url, &["on", "sale"]).status.success());
+    let out = run(&cfg, &moto.url, &["destroy", "sale", "--yes", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("destroyed sale: 20 resources deleted"),
-        "{}",
-        text(&out.stdout)
-    );
+    let destroyed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::assert_camel_case(&destroyed, &[]);
+    insta::assert_json_snapshot!("json_destroy", destroyed, {
+        ".seconds" => "[seconds]",
+        ".awsCalls" => "[calls]",
+    });
+    assert_eq!(destroyed["deleted"], 20);
     let out = run(&cfg, &moto.url, &["destroy", "sale", "--yes"]);
     assert!(text(&out.stdout).starts_with("destroyed sale: 0 resources deleted"));
     let out = run(&cfg, &moto.url, &["status", "sale"]);

@@ -190,6 +190,101 @@ async fn a_backlog_is_admitted_at_the_rate_evenly_and_exactly() {
     }
 }
 
+/// Every room command's `--json` is one camelCase document on one line,
+/// the same shape whichever command or room (README documents it; the
+/// AWS room's are pinned in tests/deploy.rs).
+#[test]
+fn every_command_answers_one_camel_case_json_line() {
+    let room = Room::start(600, 60_000);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = room.cli(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1, "one line: {text}");
+        let doc = serde_json::from_str(&text).unwrap();
+        common::assert_camel_case(&doc, &[]);
+        doc
+    };
+    let init = json(&[
+        "init",
+        "other",
+        "--name",
+        "Other Sale",
+        "--destination",
+        "https://other.example/",
+        "--rate",
+        "100",
+        "--dynamic-throttle",
+        "--region",
+        "eu-west-1",
+        "--json",
+    ]);
+    insta::assert_json_snapshot!("json_init", init, { ".profilesFile" => "[file]" });
+    insta::assert_json_snapshot!("json_config_one", json(&["config", "other", "--json"]));
+    let all = json(&["config", "--json"]);
+    assert!(all["profiles"][1]["served"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&room.base));
+    insta::assert_json_snapshot!("json_config_all", all, {
+        ".file" => "[file]",
+        ".profiles[].served.url" => "[url]",
+        ".profiles[].served.clientCheck" => "[url]",
+    });
+    let status = json(&["status", "shop", "--json"]);
+    assert_eq!(status["url"], format!("{}/beekeeper", room.base));
+    assert_eq!(
+        status["clientCheck"],
+        format!("{}/client-check/{{token}}", room.base)
+    );
+    insta::assert_json_snapshot!("json_status_serve", status, {
+        ".url" => "[url]",
+        ".clientCheck" => "[url]",
+    });
+    insta::assert_json_snapshot!("json_off", json(&["off", "shop", "--json"]));
+    insta::assert_json_snapshot!("json_on", json(&["on", "shop", "--json"]));
+    insta::assert_json_snapshot!(
+        "json_set_rate",
+        json(&["set-rate", "shop", "250", "--json"])
+    );
+
+    // serve itself: its first line, while it runs.
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = std::process::Command::new(common::BIN)
+        .args([
+            "serve",
+            "other",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("BEEKEEPER_CONFIG", room.config())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&first).unwrap();
+    common::assert_camel_case(&doc, &[]);
+    insta::assert_json_snapshot!("json_serve", doc, {
+        ".url" => "[url]", ".clientCheck" => "[url]", ".dataDir" => "[dir]",
+    });
+}
+
 #[tokio::test]
 async fn off_releases_the_line_and_on_restores_it() {
     let room = Room::start(10, 60_000);

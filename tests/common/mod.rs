@@ -340,3 +340,28 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
+
+/// Fails unless every key of the JSON document is camelCase, except the
+/// keys inside the subtrees named by `data` (maps whose keys are data,
+/// such as environment variables or policy documents).
+pub fn assert_camel_case(doc: &serde_json::Value, data: &[&str]) {
+    fn walk(v: &serde_json::Value, path: &str, data: &[&str]) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let camel = k.starts_with(|c: char| c.is_ascii_lowercase())
+                        && k.chars().all(|c| c.is_ascii_alphanumeric());
+                    assert!(camel, "key {k:?} at {path} is not camelCase");
+                    if !data.contains(&k.as_str()) {
+                        walk(v, &format!("{path}.{k}"), data);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => {
+                a.iter().for_each(|v| walk(v, &format!("{path}[]"), data))
+            }
+            _ => {}
+        }
+    }
+    walk(doc, "", data);
+}

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use beekeeper_core::answer::Admission;
 use beekeeper_core::names::{config as c, tokens as t};
+use beekeeper_core::throttle::{Decision, State};
 use beekeeper_core::{RoomConfig, Token};
 
 use crate::{AwsError, Result};
@@ -111,6 +112,18 @@ pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<
         .await
         .map_err(|e| AwsError::sdk(format!("write the room config to {table}"), e))?;
     Ok(())
+}
+
+/// The throttle's memory and last decision from its item (defaults for
+/// what is missing or unreadable: the throttle starts afresh).
+pub fn throttle_from_item(item: &Item) -> (State, Option<Decision>) {
+    let json = |k: &str| get_s(item, k);
+    (
+        json(c::THROTTLE_STATE)
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default(),
+        json(c::THROTTLE_LAST).and_then(|j| serde_json::from_str(j).ok()),
+    )
 }
 
 /// The admitted item for `token` (the consumer writes it).

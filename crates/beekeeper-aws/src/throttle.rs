@@ -86,12 +86,9 @@ impl Throttle {
             .send()
             .await
             .map_err(|e| AwsError::sdk("read the throttle's state", e))?;
-        let json = out
+        Ok(out
             .item()
-            .and_then(|i| i.get(c::THROTTLE_STATE))
-            .and_then(|v| v.as_s().ok());
-        Ok(json
-            .and_then(|j| serde_json::from_str(j).ok())
+            .map(|i| room::throttle_from_item(i).0)
             .unwrap_or_default())
     }
 

@@ -51,6 +51,8 @@ pub const DEFAULT_QUEUE_HOURS: u32 = 12;
 pub enum ProfileError {
     #[error("profile name {0:?} is not usable: use 1-32 lower-case letters, digits and hyphens, starting with a letter")]
     ProfileName(String),
+    #[error("profile name {0:?} is reserved for `beekeeper serve --demo`: pick another")]
+    Reserved(String),
     #[error("room name must be 1-100 printable characters")]
     RoomName,
     #[error("region {0:?} is not a commercial AWS region (for example us-east-1, eu-west-1)")]
@@ -142,7 +144,13 @@ impl Profile {
     }
 }
 
+/// The profile name of `beekeeper serve --demo`, which no profile may take.
+pub const DEMO_PROFILE: &str = "demo";
+
 pub fn validate_profile_name(s: &str) -> Result<(), ProfileError> {
+    if s == DEMO_PROFILE {
+        return Err(ProfileError::Reserved(s.to_string()));
+    }
     let ok = (1..=32).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
@@ -201,22 +209,30 @@ pub fn validate_rate(s: &str) -> Result<u32, ProfileError> {
 
 /// The live config of a room, kept in the data store so that `off`, `on`,
 /// `set-rate` and the throttle act within seconds, without a redeploy.
+///
+/// Its JSON (in `serve`'s database and in the plan) is camelCase; the
+/// snake_case of earlier versions is still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RoomConfig {
     pub enabled: bool,
     /// Set by the user.
+    #[serde(alias = "rate_limit")]
     pub rate_limit: u32,
     /// Set by the throttle; never above `rate_limit`, never below the floor.
+    #[serde(alias = "rate_current")]
     pub rate_current: u32,
     pub destination: String,
     pub name: String,
+    #[serde(alias = "session_secs")]
     pub session_secs: u64,
+    #[serde(alias = "queue_secs")]
     pub queue_secs: u64,
     /// Whether the throttle runs.
-    #[serde(default)]
+    #[serde(default, alias = "dynamic_throttle")]
     pub dynamic_throttle: bool,
     /// What the throttle probes; the destination when absent.
-    #[serde(default)]
+    #[serde(default, alias = "probe_url")]
     pub probe_url: Option<String>,
 }
 
@@ -283,6 +299,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_room_config_stored_by_an_earlier_version_is_still_read() {
+        let old = r#"{"enabled":false,"rate_limit":250,"rate_current":120,"destination":"https://shop.example/","name":"Sale","session_secs":1800,"queue_secs":3600,"dynamic_throttle":true}"#;
+        let cfg: RoomConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (cfg.enabled, cfg.rate_limit, cfg.rate_current),
+            (false, 250, 120)
+        );
+        assert!(cfg.dynamic_throttle);
+        let again: RoomConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(again, cfg);
+        assert!(serde_json::to_string(&cfg)
+            .unwrap()
+            .contains("\"rateLimit\":250"));
+    }
+
+    #[test]
     fn profile_names() {
         for ok in ["a", "tester", "black-friday-2026", &"a".repeat(32)] {
             assert_eq!(validate_profile_name(ok), Ok(()), "{ok}");
@@ -296,6 +329,7 @@ mod tests {
             "a_b",
             "a b",
             "ä",
+            "demo",
             &"a".repeat(33),
         ] {
             assert!(validate_profile_name(bad).is_err(), "{bad}");

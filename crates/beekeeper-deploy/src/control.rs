@@ -90,13 +90,15 @@ pub async fn set_rate(cl: &Clients, plan: &Plan, rate: u32) -> Result<RoomConfig
     .await
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub config: RoomConfig,
     pub queue_depth: u64,
     pub admitted_last_minute: u64,
     pub wait_seconds_for_new_arrival: u64,
+    /// The throttle's last decision, if it made one.
+    pub throttle: Option<beekeeper_core::throttle::Decision>,
 }
 
 pub async fn status(cl: &Clients, plan: &Plan, now_secs: u64) -> Result<Status> {
@@ -147,10 +149,21 @@ pub async fn status(cl: &Clients, plan: &Plan, now_secs: u64) -> Result<Status> 
         }
     }
     let wait = config.wait_for_new_arrival(queue_depth);
+    let throttle = cl
+        .ddb
+        .get_item()
+        .table_name(plan.config_table())
+        .key(c::KEY, AttributeValue::S(c::THROTTLE_ID.into()))
+        .send()
+        .await
+        .ctx("read the throttle's last decision")?
+        .item
+        .and_then(|item| room::throttle_from_item(&item).1);
     Ok(Status {
         config,
         queue_depth,
         admitted_last_minute,
         wait_seconds_for_new_arrival: wait,
+        throttle,
     })
 }

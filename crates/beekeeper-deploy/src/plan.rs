@@ -30,6 +30,7 @@ pub const SID_SCHEDULE: &str = "beekeeper-schedule";
 pub const SID_API: &str = "beekeeper-api";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub profile: String,
     pub region: String,
@@ -48,6 +49,7 @@ pub struct Plan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct RolePlan {
     pub name: String,
     /// The service allowed to assume the role.
@@ -60,12 +62,14 @@ pub struct RolePlan {
 pub const POLICY_NAME: &str = "beekeeper";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct BucketPlan {
     pub name: String,
     pub objects: Vec<ObjectPlan>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectPlan {
     pub key: String,
     pub content_type: String,
@@ -75,6 +79,7 @@ pub struct ObjectPlan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct QueuePlan {
     pub name: String,
     /// SQS attributes as the API spells them (names and values).
@@ -82,6 +87,7 @@ pub struct QueuePlan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TablePlan {
     pub name: String,
     /// Partition key (S).
@@ -91,6 +97,7 @@ pub struct TablePlan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct FunctionPlan {
     pub name: String,
     /// The artifact: `{artifacts}/{artifact}/bootstrap.zip`.
@@ -116,6 +123,7 @@ impl FunctionPlan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct ApiPlan {
     pub name: String,
     pub stage: String,
@@ -125,6 +133,7 @@ pub struct ApiPlan {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct RoutePlan {
     /// Resource path, from the API's root.
     pub path: String,
@@ -138,6 +147,7 @@ pub struct RoutePlan {
 
 /// One route as API Gateway holds it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayRoute {
     /// `AWS_PROXY` (a Lambda) or `AWS` (a service, through templates).
     pub kind: String,
@@ -153,6 +163,7 @@ pub struct GatewayRoute {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayResponse {
     pub status: String,
     /// Which integration answers map to this status (none: the default).
@@ -257,7 +268,11 @@ impl GatewayRoute {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Integration {
     /// Lambda proxy to the named function.
     Lambda { function: String },
@@ -271,6 +286,7 @@ pub enum Integration {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct RulePlan {
     pub name: String,
     pub schedule: String,

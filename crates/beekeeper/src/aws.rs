@@ -6,28 +6,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use beekeeper_core::Profile;
-use beekeeper_deploy::control::{self, Status};
+use beekeeper_deploy::control;
 use beekeeper_deploy::destroy::Destroy;
 use beekeeper_deploy::{CallLog, Clients, Deploy, Deployed, Outcome, Patience, Plan, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use crate::cli::{DeployArgs, DestroyArgs};
 use crate::error::CliError;
 use crate::files::Files;
+use crate::output::{self, Format};
 
 /// Where AWS calls go and with which credentials.
 #[derive(Debug, Clone, Default)]
 pub struct AwsOpts {
     pub aws_profile: Option<String>,
     pub endpoint_url: Option<String>,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))
 }
 
 /// The identity check, with the AWS profile named when it gave nothing.
@@ -101,75 +94,52 @@ fn artifacts_dir(given: Option<PathBuf>) -> PathBuf {
     })
 }
 
-pub fn deploy(files: &Files, args: DeployArgs, opts: &AwsOpts, json: bool) -> Result<(), CliError> {
+pub async fn deploy(
+    files: &Files,
+    args: DeployArgs,
+    opts: &AwsOpts,
+    format: Format,
+) -> Result<(), CliError> {
     let profile = files.profile(&args.profile)?;
     if args.dry_run {
         // No account, no call: ARNs show the account as a placeholder.
         let plan = Plan::new(&args.profile, &profile, None);
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&plan)
-                    .map_err(|e| CliError::Internal(e.to_string()))?
-            );
-        } else {
-            print!("{}", plan.describe());
-            println!("dry run: nothing was called or changed");
-        }
-        return Ok(());
+        return output::emit(&output::DryRun(plan), format);
     }
     let started = Instant::now();
     let steps = Steps::new();
-    let (deployed, calls) = runtime()?.block_on(async {
-        let c = clients(&profile, opts).await;
-        let account = account(&c, opts).await?;
-        let plan = Plan::new(&args.profile, &profile, Some(&account));
-        let deployed = Deploy {
-            c: &c,
-            plan,
-            artifacts: artifacts_dir(args.artifacts),
-            progress: &steps,
-            patience: Patience::default(),
-        }
-        .run()
-        .await?;
-        Ok::<_, CliError>((deployed, c.log.calls()))
-    })?;
+    let c = clients(&profile, opts).await;
+    let account = account(&c, opts).await?;
+    let plan = Plan::new(&args.profile, &profile, Some(&account));
+    let deployed = Deploy {
+        c: &c,
+        plan,
+        artifacts: artifacts_dir(args.artifacts),
+        progress: &steps,
+        patience: Patience::default(),
+    }
+    .run()
+    .await?;
+    let calls = c.log.calls();
     let mut state = files.state()?;
     state.deploy.insert(args.profile.clone(), deployed.clone());
     files.save_state(&state)?;
-    let changes = calls.iter().filter(|c| c.mutating).count();
-    let secs = started.elapsed().as_secs_f64();
-    if json {
-        println!(
-            "{}",
-            json!({
-                "profile": args.profile,
-                "url": deployed.url,
-                "clientCheck": deployed.client_check,
-                "deployment": deployed,
-                "awsCalls": calls.len(),
-                "changes": changes,
-                "seconds": secs,
-            })
-        );
-    } else {
-        println!(
-            "deployed {} in {secs:.1} s ({} AWS calls, {changes} changes)",
-            args.profile,
-            calls.len()
-        );
-        println!("waiting room:  {}", deployed.url);
-        println!("client check:  {}{{token}}", deployed.client_check);
-    }
-    Ok(())
+    let out = output::Deployed {
+        profile: args.profile,
+        urls: output::deployed_urls(&deployed),
+        deployment: output::Deployment::from(&deployed),
+        aws_calls: calls.len(),
+        changes: calls.iter().filter(|c| c.mutating).count(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    output::emit(&out, format)
 }
 
-pub fn destroy(
+pub async fn destroy(
     files: &Files,
     args: DestroyArgs,
     opts: &AwsOpts,
-    json: bool,
+    format: Format,
 ) -> Result<(), CliError> {
     let profile = files.profile(&args.profile)?;
     if !args.yes {
@@ -190,96 +160,87 @@ pub fn destroy(
     }
     let started = Instant::now();
     let steps = Steps::new();
-    let (done, calls) = runtime()?.block_on(async {
-        let c = clients(&profile, opts).await;
-        let account = account(&c, opts).await?;
-        let plan = Plan::new(&args.profile, &profile, Some(&account));
-        let done = Destroy {
-            c: &c,
-            plan: &plan,
-            progress: &steps,
-        }
-        .run()
-        .await?;
-        Ok::<_, CliError>((done, c.log.calls()))
-    })?;
+    let c = clients(&profile, opts).await;
+    let account = account(&c, opts).await?;
+    let plan = Plan::new(&args.profile, &profile, Some(&account));
+    let done = Destroy {
+        c: &c,
+        plan: &plan,
+        progress: &steps,
+    }
+    .run()
+    .await?;
+    let calls = c.log.calls();
     let mut state = files.state()?;
     state.deploy.remove(&args.profile);
     files.save_state(&state)?;
-    let deleted = done.iter().filter(|(_, o)| *o == Outcome::Deleted).count();
-    let kept: Vec<_> = done
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Kept(_)))
-        .map(|(r, o)| format!("{r} ({o})"))
-        .collect();
-    let secs = started.elapsed().as_secs_f64();
-    if json {
-        println!(
-            "{}",
-            json!({ "profile": args.profile, "deleted": deleted, "kept": kept, "awsCalls": calls.len(), "seconds": secs })
-        );
-    } else {
-        println!(
-            "destroyed {}: {deleted} resources deleted in {secs:.1} s ({} AWS calls)",
-            args.profile,
-            calls.len()
-        );
-        for k in &kept {
-            println!("left in place: {k}");
-        }
+    let out = output::Destroyed {
+        profile: args.profile,
+        deleted: done.iter().filter(|(_, o)| *o == Outcome::Deleted).count(),
+        kept: done
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Kept(_)))
+            .map(|(r, o)| format!("{r} ({o})"))
+            .collect(),
+        aws_calls: calls.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    output::emit(&out, format)
+}
+
+/// A room the state file records as deployed, with the plan of its profile.
+pub struct DeployedRoom {
+    name: String,
+    profile: Profile,
+    deployed: Deployed,
+    plan: Plan,
+}
+
+impl DeployedRoom {
+    pub fn new(files: &Files, name: &str, deployed: &Deployed) -> Result<DeployedRoom, CliError> {
+        let profile = files.profile(name)?;
+        let plan = Plan::new(name, &profile, Some(&deployed.account));
+        Ok(DeployedRoom {
+            name: name.to_string(),
+            profile,
+            deployed: deployed.clone(),
+            plan,
+        })
     }
-    Ok(())
-}
 
-fn deployed_plan(files: &Files, name: &str) -> Result<Option<(Profile, Deployed, Plan)>, CliError> {
-    let Some(d) = files.state()?.deploy.get(name).cloned() else {
-        return Ok(None);
-    };
-    let profile = files.profile(name)?;
-    let plan = Plan::new(name, &profile, Some(&d.account));
-    Ok(Some((profile, d, plan)))
-}
+    /// Applies `change` to the room config item.
+    pub async fn update(
+        &self,
+        change: crate::control::Change,
+        opts: &AwsOpts,
+    ) -> Result<beekeeper_core::RoomConfig, CliError> {
+        use crate::control::{Change, Switch};
+        let c = clients(&self.profile, opts).await;
+        Ok(match change {
+            Change::Switch(s) => control::switch(&c, &self.plan, s == Switch::On).await?,
+            Change::Rate(rate) => control::set_rate(&c, &self.plan, rate).await?,
+        })
+    }
 
-/// A change the room commands make to a deployed room.
-pub enum Change {
-    Enabled(bool),
-    Rate(u32),
-}
-
-/// Applies `change` to the deployed room; `None` if the profile is not deployed.
-pub fn update(
-    files: &Files,
-    name: &str,
-    change: Change,
-    opts: &AwsOpts,
-) -> Result<Option<beekeeper_core::RoomConfig>, CliError> {
-    let Some((profile, _, plan)) = deployed_plan(files, name)? else {
-        return Ok(None);
-    };
-    let cfg = runtime()?.block_on(async {
-        let c = clients(&profile, opts).await;
-        match change {
-            Change::Enabled(on) => control::switch(&c, &plan, on).await,
-            Change::Rate(rate) => control::set_rate(&c, &plan, rate).await,
-        }
-    })?;
-    Ok(Some(cfg))
-}
-
-pub fn status(
-    files: &Files,
-    name: &str,
-    opts: &AwsOpts,
-) -> Result<Option<(Deployed, Status)>, CliError> {
-    let Some((profile, deployed, plan)) = deployed_plan(files, name)? else {
-        return Ok(None);
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let status = runtime()?.block_on(async {
-        let c = clients(&profile, opts).await;
-        control::status(&c, &plan, now).await
-    })?;
-    Ok(Some((deployed, status)))
+    pub async fn status(&self, opts: &AwsOpts) -> Result<output::Status, CliError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let c = clients(&self.profile, opts).await;
+        let s = control::status(&c, &self.plan, now).await?;
+        let cfg = &s.config;
+        Ok(output::Status {
+            profile: self.name.clone(),
+            room: output::Where::Aws,
+            urls: output::deployed_urls(&self.deployed),
+            deployment: Some(output::Deployment::from(&self.deployed)),
+            enabled: cfg.enabled,
+            rate_limit: cfg.rate_limit,
+            rate_current: cfg.effective_rate(),
+            queue_depth: s.queue_depth,
+            admitted_last_minute: s.admitted_last_minute,
+            wait_seconds_for_new_arrival: s.wait_seconds_for_new_arrival,
+            throttle: output::Throttle::new(cfg, s.throttle.as_ref()),
+        })
+    }
 }

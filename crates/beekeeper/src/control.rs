@@ -1,90 +1,118 @@
-//! `off`, `on`, `set-rate`, `status` and `config`.
+//! `off`, `on`, `set-rate`, `status` and `config`, on the room a profile
+//! runs as: resolved once from the state file ([`Room::resolve`]).
 
 use beekeeper_core::{profile, RoomConfig};
 use beekeeper_local::{Control, Stats};
-use serde_json::json;
 
-use beekeeper_deploy::control::Status as AwsStatus;
-use beekeeper_deploy::Deployed;
-
-use crate::aws::{self, AwsOpts};
+use crate::aws::{AwsOpts, DeployedRoom};
 use crate::error::CliError;
 use crate::files::{Files, Served};
+use crate::output::{
+    self, Format, ProfileShown, Profiles, Settings, Status, Switches, Urls, Where,
+};
 use crate::serve::DEMO_PROFILE;
 
-fn served(files: &Files, name: &str) -> Result<Served, CliError> {
-    if name != DEMO_PROFILE {
-        files.profile(name)?;
-    }
-    files
-        .state()?
-        .serve
-        .get(name)
-        .cloned()
-        .ok_or_else(|| CliError::NotServed(name.to_string()))
+/// The room a profile runs as.
+pub enum Room {
+    /// Served on this machine (its data directory and URL).
+    Served(Served),
+    Deployed(Box<DeployedRoom>),
 }
 
-fn control(files: &Files, name: &str) -> Result<Control, CliError> {
-    let s = served(files, name)?;
-    Control::open(&s.data_dir).map_err(|e| match e {
+impl Room {
+    /// A deployed room when the state file records a deploy of `name`,
+    /// else the room this machine serves for it.
+    pub fn resolve(files: &Files, name: &str) -> Result<Room, CliError> {
+        if name != DEMO_PROFILE {
+            files.profile(name)?;
+        }
+        let state = files.state()?;
+        if let Some(d) = state.deploy.get(name) {
+            return Ok(Room::Deployed(Box::new(DeployedRoom::new(files, name, d)?)));
+        }
+        state
+            .serve
+            .get(name)
+            .cloned()
+            .map(Room::Served)
+            .ok_or_else(|| CliError::NotServed(name.to_string()))
+    }
+}
+
+fn control(name: &str, served: &Served) -> Result<Control, CliError> {
+    Control::open(&served.data_dir).map_err(|e| match e {
         beekeeper_local::StoreError::NoRoom(_) => CliError::NotServed(name.to_string()),
         e => e.into(),
     })
 }
 
-fn print_switch(name: &str, cfg: &RoomConfig, json: bool) {
-    if json {
-        println!(
-            "{}",
-            json!({ "profile": name, "enabled": cfg.enabled, "rateLimit": cfg.rate_limit })
-        );
-    } else if cfg.enabled {
-        println!(
-            "{name}: on, new visitors queue at {} per minute",
-            cfg.effective_rate()
-        );
-    } else {
-        println!(
-            "{name}: off, every visitor goes straight to {}",
-            cfg.destination
-        );
+/// What `off`, `on` and `set-rate` change.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    Switch(Switch),
+    Rate(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Change {
+    /// The change applied to a room config: the one rule both rooms follow.
+    pub fn apply(self, cfg: &mut RoomConfig) {
+        match self {
+            Change::Switch(s) => cfg.enabled = s == Switch::On,
+            Change::Rate(rate) => {
+                cfg.rate_limit = rate;
+                cfg.rate_current = rate;
+            }
+        }
     }
 }
 
-pub fn switch(
+async fn change(
     files: &Files,
     name: &str,
-    enabled: bool,
-    json: bool,
+    change: Change,
     opts: &AwsOpts,
-) -> Result<(), CliError> {
-    let cfg = match aws::update(files, name, aws::Change::Enabled(enabled), opts)? {
-        Some(cfg) => cfg,
-        None => control(files, name)?.update(|c| c.enabled = enabled)?,
-    };
-    print_switch(name, &cfg, json);
-    Ok(())
+) -> Result<Switches, CliError> {
+    Ok(match Room::resolve(files, name)? {
+        Room::Deployed(room) => Switches::new(name, Where::Aws, &room.update(change, opts).await?),
+        Room::Served(served) => {
+            let cfg = control(name, &served)?.update(|c| change.apply(c))?;
+            Switches::new(name, Where::Serve, &cfg)
+        }
+    })
 }
 
-pub fn set_rate(
+pub async fn switch(
+    files: &Files,
+    name: &str,
+    to: Switch,
+    format: Format,
+    opts: &AwsOpts,
+) -> Result<(), CliError> {
+    let out = change(files, name, Change::Switch(to), opts).await?;
+    output::emit(&out, format)
+}
+
+pub async fn set_rate(
     files: &Files,
     name: &str,
     rate: &str,
-    json: bool,
+    format: Format,
     opts: &AwsOpts,
 ) -> Result<(), CliError> {
     let rate = profile::validate_rate(rate).map_err(|e| CliError::InvalidAnswer {
         flag: "RATE",
         reason: e.to_string(),
     })?;
-    let cfg = match aws::update(files, name, aws::Change::Rate(rate), opts)? {
-        Some(cfg) => cfg,
-        None => control(files, name)?.update(|c| {
-            c.rate_limit = rate;
-            c.rate_current = rate;
-        })?,
-    };
-    // The profile keeps the new rate too, so a restart or a redeploy uses it.
+    let mut out = change(files, name, Change::Rate(rate), opts).await?;
+    // The profile keeps the new rate too: a restart or a redeploy takes
+    // the stored room config over the profile (RoomConfig::resumed), and
+    // a room started afresh from the profile starts at it.
     if name != DEMO_PROFILE {
         let mut file = files.profiles()?;
         if let Some(p) = file.profiles.get_mut(name) {
@@ -92,58 +120,25 @@ pub fn set_rate(
         }
         files.save_profiles(&file)?;
     }
-    if json {
-        println!(
-            "{}",
-            json!({ "profile": name, "rateLimit": cfg.rate_limit, "rateCurrent": cfg.rate_current })
-        );
-    } else {
-        println!("{name}: admit rate set to {rate} per minute");
-    }
-    Ok(())
+    out.rate_set = Some(rate);
+    output::emit(&out, format)
 }
 
-fn aws_status(name: &str, d: &Deployed, s: &AwsStatus, json: bool) {
-    let cfg = &s.config;
-    if json {
-        println!(
-            "{}",
-            json!({
-                "profile": name,
-                "backend": "aws",
-                "url": d.url,
-                "clientCheck": d.client_check,
-                "enabled": cfg.enabled,
-                "rateLimit": cfg.rate_limit,
-                "rateCurrent": cfg.effective_rate(),
-                "queueDepth": s.queue_depth,
-                "admittedLastMinute": s.admitted_last_minute,
-                "waitSecondsForNewArrival": s.wait_seconds_for_new_arrival,
-                "dynamicThrottle": cfg.dynamic_throttle,
-            })
-        );
-        return;
-    }
-    print_room(
-        &format!("{name} (on AWS, {} at {})", d.region, d.url),
-        cfg,
-        s.queue_depth,
-        s.admitted_last_minute,
-        s.wait_seconds_for_new_arrival,
-    );
-    println!(
-        "throttle:              {}",
-        if cfg.dynamic_throttle { "on" } else { "off" }
-    );
+pub async fn status(
+    files: &Files,
+    name: &str,
+    format: Format,
+    opts: &AwsOpts,
+) -> Result<(), CliError> {
+    let out = match Room::resolve(files, name)? {
+        Room::Deployed(room) => room.status(opts).await?,
+        Room::Served(served) => served_status(name, &served)?,
+    };
+    output::emit(&out, format)
 }
 
-pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(), CliError> {
-    if let Some((d, s)) = aws::status(files, name, opts)? {
-        aws_status(name, &d, &s, json);
-        return Ok(());
-    }
-    let s = served(files, name)?;
-    let ctl = control(files, name)?;
+fn served_status(name: &str, served: &Served) -> Result<Status, CliError> {
+    let ctl = control(name, served)?;
     let cfg = ctl.config()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -151,135 +146,66 @@ pub fn status(files: &Files, name: &str, json: bool, opts: &AwsOpts) -> Result<(
     let Stats {
         queue_depth,
         admitted_last_minute,
-        admitted_total,
+        ..
     } = ctl.stats(now)?;
-    let wait = cfg.wait_for_new_arrival(queue_depth);
     let (_, last) = ctl.throttle()?;
-    let throttle = cfg.dynamic_throttle.then(|| {
-        json!({
-            "probeUrl": cfg.probe_target(),
-            "lastVerdict": last.as_ref().map(|d| d.verdict),
-            "lastMedianMs": last.as_ref().and_then(|d| d.median_ms),
-            "lastFailed": last.as_ref().map(|d| d.failed),
-            "lastProbes": last.as_ref().map(|d| d.probes),
-            "baselineMs": last.as_ref().and_then(|d| d.state.baseline_ms).map(|b| b.round() as u64),
-        })
-    });
-    if json {
-        println!(
-            "{}",
-            json!({
-                "profile": name,
-                "backend": "serve",
-                "url": s.url,
-                "enabled": cfg.enabled,
-                "rateLimit": cfg.rate_limit,
-                "rateCurrent": cfg.effective_rate(),
-                "queueDepth": queue_depth,
-                "admittedLastMinute": admitted_last_minute,
-                "admittedValid": admitted_total,
-                "waitSecondsForNewArrival": wait,
-                "throttle": throttle,
-            })
-        );
-        return Ok(());
-    }
-    print_room(
-        &format!("{name} (served at {})", s.url),
-        &cfg,
+    Ok(Status {
+        profile: name.to_string(),
+        room: Where::Serve,
+        urls: served.urls(),
+        deployment: None,
+        enabled: cfg.enabled,
+        rate_limit: cfg.rate_limit,
+        rate_current: cfg.effective_rate(),
         queue_depth,
         admitted_last_minute,
-        wait,
-    );
-    match (cfg.dynamic_throttle, &last) {
-        (false, _) => println!("throttle:              off"),
-        (true, None) => println!("throttle:              on, probing {} (no decision yet)", cfg.probe_target()),
-        (true, Some(d)) => println!(
-            "throttle:              on, last minute {:?}: median {} ms, {}/{} probes failed, baseline {} ms",
-            d.verdict,
-            d.median_ms.map_or("-".into(), |m| m.to_string()),
-            d.failed,
-            d.probes,
-            d.state.baseline_ms.map_or("-".into(), |b| format!("{b:.0}")),
-        ),
-    }
-    Ok(())
+        wait_seconds_for_new_arrival: cfg.wait_for_new_arrival(queue_depth),
+        throttle: output::Throttle::new(&cfg, last.as_ref()),
+    })
 }
 
-/// The lines of `status` both backends share.
-fn print_room(profile: &str, cfg: &RoomConfig, in_line: u64, admitted: u64, wait: u64) {
-    println!("profile:               {profile}");
-    println!(
-        "room:                  {}",
-        if cfg.enabled { "on" } else { "off" }
-    );
-    println!(
-        "rate:                  {} per minute (limit {})",
-        cfg.effective_rate(),
-        cfg.rate_limit
-    );
-    println!("in line:               {in_line}");
-    println!("admitted, last minute: {admitted}");
-    println!("estimated wait now:    {}", human_secs(wait));
-}
-
-fn human_secs(s: u64) -> String {
-    match s {
-        0 => "none".into(),
-        1..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
-}
-
-pub fn config(files: &Files, name: Option<&str>, json: bool) -> Result<(), CliError> {
+pub fn config(files: &Files, name: Option<&str>, format: Format) -> Result<(), CliError> {
     let state = files.state()?;
+    let shown = |name: &str, p: &beekeeper_core::Profile| -> Result<ProfileShown, CliError> {
+        Ok(ProfileShown {
+            profile: name.to_string(),
+            settings: Settings::from(p),
+            served: state.serve.get(name).map(Served::urls),
+            deployed: state.deploy.get(name).map(output::deployed_urls),
+            toml: toml::to_string_pretty(p).map_err(|e| CliError::Internal(e.to_string()))?,
+        })
+    };
     if let Some(name) = name {
         let p = files.profile(name)?;
-        let served = state.serve.get(name);
-        if json {
-            println!(
-                "{}",
-                json!({ "profile": name, "settings": p, "served": served })
-            );
-        } else {
-            print!(
-                "[profiles.{name}]\n{}",
-                toml::to_string_pretty(&p).map_err(|e| CliError::Internal(e.to_string()))?
-            );
-            if let Some(s) = served {
-                println!("# served at {} (data in {})", s.url, s.data_dir.display());
-            }
-        }
-        return Ok(());
+        return output::emit(&shown(name, &p)?, format);
     }
     let file = files.profiles()?;
-    if json {
-        let list: Vec<_> = file
-            .profiles
-            .iter()
-            .map(|(n, p)| json!({ "profile": n, "settings": p, "served": state.serve.get(n) }))
-            .collect();
-        println!(
-            "{}",
-            json!({ "file": files.profiles_path, "profiles": list })
-        );
-        return Ok(());
+    let profiles = file
+        .profiles
+        .iter()
+        .map(|(n, p)| shown(n, p))
+        .collect::<Result<_, _>>()?;
+    output::emit(
+        &Profiles {
+            file: files.profiles_path.clone(),
+            profiles,
+        },
+        format,
+    )
+}
+
+impl Served {
+    /// The URLs of the room served at `url` (its entry).
+    pub fn urls(&self) -> Urls {
+        let base = self
+            .url
+            .trim_end_matches(beekeeper_core::names::ROUTE_ENTRY);
+        Urls {
+            url: self.url.clone(),
+            client_check: format!(
+                "{base}{}/{{token}}",
+                beekeeper_core::names::ROUTE_CLIENT_CHECK
+            ),
+        }
     }
-    if file.profiles.is_empty() {
-        println!(
-            "no profiles in {} (create one with `beekeeper init`)",
-            files.profiles_path.display()
-        );
-        return Ok(());
-    }
-    println!("profiles in {}:", files.profiles_path.display());
-    for (n, p) in &file.profiles {
-        let where_ = state.serve.get(n).map_or_else(
-            || "not served yet".to_string(),
-            |s| format!("served at {}", s.url),
-        );
-        println!("  {n:<20} {:>6}/min  {}  ({where_})", p.rate, p.destination);
-    }
-    Ok(())
 }

@@ -6,13 +6,16 @@ mod control;
 mod error;
 mod files;
 mod init;
+mod output;
 mod serve;
 
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
+use crate::control::Switch;
 use crate::error::CliError;
 use crate::files::Files;
+use crate::output::Format;
 
 fn main() {
     let cli = Cli::parse();
@@ -46,44 +49,41 @@ fn run(cli: Cli) -> Result<(), CliError> {
         return Ok(());
     }
     let files = Files::locate(cli.config)?;
-    let json = cli.json;
+    let format = Format::new(cli.json);
     let opts = aws::AwsOpts {
         aws_profile: cli.aws_profile,
         endpoint_url: cli.endpoint_url,
     };
-    match cli.command {
-        Command::Init(args) => {
-            let created = init::run(&files, args)?;
-            let name = &created.profile_name;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "profile": name, "settings": created.profile })
-                );
-            } else {
-                println!(
-                    "saved profile {name:?} in {}",
-                    files.profiles_path.display()
-                );
-                println!("next: beekeeper serve {name}");
+    // One runtime for whatever the command does.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Init(args) => {
+                let created = init::run(&files, args)?;
+                let out = output::Initialized {
+                    settings: output::Settings::from(&created.profile),
+                    profile: created.profile_name,
+                    profiles_file: files.profiles_path.clone(),
+                };
+                output::emit(&out, format)
             }
-            Ok(())
+            Command::Serve(args) => serve::run(&files, args, format).await,
+            Command::Deploy(args) => aws::deploy(&files, args, &opts, format).await,
+            Command::Destroy(args) => aws::destroy(&files, args, &opts, format).await,
+            Command::Off(p) => {
+                control::switch(&files, &p.profile, Switch::Off, format, &opts).await
+            }
+            Command::On(p) => control::switch(&files, &p.profile, Switch::On, format, &opts).await,
+            Command::SetRate { profile, rate } => {
+                control::set_rate(&files, &profile, &rate, format, &opts).await
+            }
+            Command::Status(p) => control::status(&files, &p.profile, format, &opts).await,
+            Command::Config { profile } => control::config(&files, profile.as_deref(), format),
+            // Answered above, before the profiles file is looked for.
+            Command::Completions { .. } => Ok(()),
         }
-        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CliError::Internal(format!("cannot start the runtime: {e}")))?
-            .block_on(serve::run(&files, args, json)),
-        Command::Deploy(args) => aws::deploy(&files, args, &opts, json),
-        Command::Destroy(args) => aws::destroy(&files, args, &opts, json),
-        Command::Off(p) => control::switch(&files, &p.profile, false, json, &opts),
-        Command::On(p) => control::switch(&files, &p.profile, true, json, &opts),
-        Command::SetRate { profile, rate } => {
-            control::set_rate(&files, &profile, &rate, json, &opts)
-        }
-        Command::Status(p) => control::status(&files, &p.profile, json, &opts),
-        Command::Config { profile } => control::config(&files, profile.as_deref(), json),
-        // Answered above, before the profiles file is looked for.
-        Command::Completions { .. } => Ok(()),
-    }
+    })
 }

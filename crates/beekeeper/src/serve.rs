@@ -9,8 +9,9 @@ use beekeeper_local::{ServeConfig, Serving};
 use crate::cli::ServeArgs;
 use crate::error::CliError;
 use crate::files::{Files, Served};
+use crate::output::{self, Format};
 
-pub const DEMO_PROFILE: &str = "demo";
+pub use beekeeper_core::profile::DEMO_PROFILE;
 
 fn demo_profile() -> Profile {
     Profile {
@@ -33,7 +34,7 @@ pub fn default_data_dir(profile: &str) -> Result<PathBuf, CliError> {
         .join(profile))
 }
 
-pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliError> {
+pub async fn run(files: &Files, args: ServeArgs, format: Format) -> Result<(), CliError> {
     // The demo's line lives in a directory removed when the demo stops,
     // unless the user chose where to keep it.
     let mut demo_dir = None;
@@ -78,29 +79,16 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
     let mut state = files.state()?;
     state.serve.insert(profile_name.clone(), served.clone());
     files.save_state(&state)?;
-    // A closed stdout (`beekeeper serve | head -1`) must not stop the room.
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: String| {
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+    let out = output::Serving {
+        profile: profile_name.clone(),
+        urls: served.urls(),
+        demo_shop: args.demo.then(|| format!("{base}/demo/")),
+        data_dir: served.data_dir.clone(),
     };
-    if json {
-        say(format!(
-            "{}",
-            serde_json::json!({
-                "profile": profile_name,
-                "waitingRoomUrl": served.url,
-                "clientCheckUrl": format!("{base}/client-check/{{token}}"),
-                "dataDir": served.data_dir,
-            })
-        ));
-    } else {
-        say(format!("waiting room:  {}", served.url));
-        say(format!("client check:  {base}/client-check/{{token}}"));
-        if args.demo {
-            say(format!("demo shop:     {base}/demo/"));
-        }
-        say(format!("data:          {}", served.data_dir.display()));
+    // A closed stdout (`beekeeper serve | head -1`) must not stop the room.
+    let _ = output::emit(&out, format);
+    let _ = std::io::stdout().flush();
+    if format == Format::Text {
         let kept = if demo_dir.is_some() {
             "the demo's line is thrown away"
         } else {
@@ -112,7 +100,6 @@ pub async fn run(files: &Files, args: ServeArgs, json: bool) -> Result<(), CliEr
             profile.rate
         );
     }
-    drop(out);
     serving.run().await?;
     Ok(())
 }
