@@ -50,6 +50,8 @@ pub enum AwsError {
     BadConfig(String),
     #[error("no randomness for a token: {0}")]
     Random(String),
+    #[error("{0}")]
+    Probe(String),
 }
 
 impl AwsError {

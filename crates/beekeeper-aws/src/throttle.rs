@@ -32,13 +32,13 @@ pub struct Report {
 }
 
 impl Throttle {
-    pub fn new(sdk: &aws_config::SdkConfig, config_table: String) -> Throttle {
-        Throttle {
+    pub fn new(sdk: &aws_config::SdkConfig, config_table: String) -> Result<Throttle> {
+        Ok(Throttle {
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             config_table,
-            prober: Prober::new(),
+            prober: Prober::new().map_err(|e| AwsError::Probe(e.to_string()))?,
             window: WINDOW,
-        }
+        })
     }
 
     /// Spreads the probes over `window` instead of [`WINDOW`].

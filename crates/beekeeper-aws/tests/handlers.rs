@@ -326,6 +326,7 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
     let env = create_room(&sdk, "shop", &cfg).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let throttle = beekeeper_aws::throttle::Throttle::new(&sdk, env.config_table.clone())
+        .unwrap()
         .with_window(std::time::Duration::from_millis(300));
 
     let first = throttle.run_minute().await.unwrap();
@@ -349,6 +350,7 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
     user.rate_limit = 200;
     user.rate_current = 200;
     let t2 = beekeeper_aws::throttle::Throttle::new(&sdk, env.config_table.clone())
+        .unwrap()
         .with_window(std::time::Duration::from_millis(1500));
     let (report, _) = tokio::join!(t2.run_minute(), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -276,8 +276,9 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
 
     // The throttle: a healthy minute, then a failing one that cuts the rate.
     let (sdk, seen) = recorder(&moto).await;
-    let throttle =
-        Throttle::new(&sdk, env.config_table.clone()).with_window(Duration::from_millis(300));
+    let throttle = Throttle::new(&sdk, env.config_table.clone())
+        .unwrap()
+        .with_window(Duration::from_millis(300));
     throttle.run_minute().await.unwrap();
     status.store(503, Ordering::Relaxed);
     assert!(throttle.run_minute().await.unwrap().applied);

@@ -18,7 +18,13 @@ pub(crate) async fn run(
     config: watch::Receiver<Arc<RoomConfig>>,
     minute: Duration,
 ) {
-    let prober = Prober::new();
+    let prober = match Prober::new() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("throttle stopped: {e}");
+            return;
+        }
+    };
     let mut control = match Control::open(&data_dir) {
         Ok(c) => c,
         Err(e) => {

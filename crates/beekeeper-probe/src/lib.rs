@@ -11,15 +11,21 @@ pub struct Prober {
     client: reqwest::Client,
 }
 
+/// The HTTP client could not be set up (no TLS roots, for one). The
+/// throttle then does not run: a client without the timeout and the
+/// no-redirect policy would measure something else.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the throttle's HTTP client: {0}")]
+pub struct ProbeError(#[from] reqwest::Error);
+
 impl Prober {
-    pub fn new() -> Prober {
+    pub fn new() -> Result<Prober, ProbeError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_millis(u64::from(PROBE_TIMEOUT_MS)))
             .user_agent(concat!("beekeeper-throttle/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Prober { client }
+            .build()?;
+        Ok(Prober { client })
     }
 
     /// One request; its latency counts until the answer's head arrived.
@@ -62,12 +68,6 @@ impl Prober {
     }
 }
 
-impl Default for Prober {
-    fn default() -> Prober {
-        Prober::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
@@ -102,7 +102,7 @@ mod tests {
     #[tokio::test]
     async fn healthy_redirecting_failing_slow_and_unreachable() {
         let base = origin().await;
-        let p = Prober::new();
+        let p = Prober::new().unwrap();
         assert!(p.probe(&format!("{base}/ok")).await.ok);
         assert!(
             p.probe(&format!("{base}/moved")).await.ok,
@@ -120,6 +120,7 @@ mod tests {
         let base = origin().await;
         let start = Instant::now();
         let probes = Prober::new()
+            .unwrap()
             .minute(&format!("{base}/slow"), Duration::from_millis(1200))
             .await;
         assert_eq!(probes.len(), PROBES_PER_MINUTE);

@@ -10,7 +10,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = std::env::var(CONFIG_TABLE).map_err(|_| format!("{CONFIG_TABLE} is not set"))?;
-    let throttle = Throttle::new(&beekeeper_aws::sdk_config().await, table);
+    let throttle = Throttle::new(&beekeeper_aws::sdk_config().await, table)?;
     let throttle = &throttle;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<EventBridgeEvent>| async move {
         let report = throttle.run_minute().await?;

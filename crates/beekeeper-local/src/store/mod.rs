@@ -1,0 +1,367 @@
+//! The embedded durable store: SQLite in WAL mode with `synchronous=FULL`.
+//!
+//! One writer thread owns the write connection and commits arrivals in
+//! groups: every arrival waiting when a transaction starts goes into it, and
+//! each is acknowledged only after the commit is on disk. So an arrival that
+//! got its cookie survives `kill -9` (and a power cut), while a burst of
+//! arrivals costs one fsync per group rather than one per visitor.
+//!
+//! Reads (polls, client checks) use a small pool of read connections; WAL
+//! lets them run beside the writer. Who is in line at which place is also
+//! kept in memory (`Line`), maintained by the writer and rebuilt from the
+//! table at start: the queue table needs no index on the random tokens, so
+//! a commit only appends to it (an index on random keys dirtied one page
+//! per arrival and halved the arrival rate).
+
+//!
+//! The parts: the tables (`schema`), the writer thread and its group
+//! commit (`writer`), the in-memory mirror of the line (`line`), and the
+//! handle other processes use for `off`, `on`, `set-rate` and `status`
+//! (`control`).
+
+mod control;
+mod line;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+
+use beekeeper_core::answer::Admission;
+use beekeeper_core::{RoomConfig, Token};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use control::Control;
+pub use schema::Stats;
+
+use line::Line;
+use schema::{read_config, stats, write_config, SCHEMA};
+use writer::{checkpointer, writer_loop, Cmd};
+
+/// File name of the room database inside the data directory.
+pub const DB_FILE: &str = "room.db";
+const READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the room database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot make the room database {path} private: {source}")]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("room database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("room config in the database is unreadable: {0}")]
+    Config(#[from] serde_json::Error),
+    #[error("no room at {0}: start it with `beekeeper serve` first")]
+    NoRoom(PathBuf),
+    #[error("the room database writer stopped")]
+    WriterGone,
+    #[error("the arrivals could not be committed: {0}")]
+    Commit(String),
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens a connection with the settings every beekeeper connection uses.
+pub(crate) fn connect(path: &Path) -> Result<Connection> {
+    let open = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open)?;
+    Ok(conn)
+}
+
+/// The server's handle on the store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<mpsc::Sender<Cmd>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicU64,
+    line: Arc<Line>,
+    /// Dropped with the store: the checkpoint thread then stops.
+    _checkpoints: mpsc::Sender<()>,
+}
+
+/// Where a token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Unknown,
+    /// In line at this sequence number.
+    Queued(u64),
+    Admitted(Admission),
+}
+
+impl Store {
+    /// Opens (or creates) the room in `data_dir`, with the config
+    /// [`RoomConfig::resumed`] makes of the stored one and `initial` (the
+    /// profile's), so a restart never undoes an `off`.
+    pub fn open(data_dir: &Path, initial: &RoomConfig) -> Result<Store> {
+        let path = data_dir.join(DB_FILE);
+        // Every queued and admitted token is in it: readable by the owner only.
+        crate::lock::private_file(&path).map_err(|source| StoreError::Private {
+            path: path.clone(),
+            source,
+        })?;
+        let mut conn = connect(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let tx = conn.transaction()?;
+        let cfg = RoomConfig::resumed(read_config(&tx)?.as_ref(), initial);
+        write_config(&tx, &cfg)?;
+        tx.commit()?;
+        let line = Arc::new(Line::load(&conn)?);
+        let readers = (0..READERS)
+            .map(|_| connect(&path).map(Mutex::new))
+            .collect::<Result<_>>()?;
+        // The writer never checkpoints: a checkpoint copies the WAL into
+        // the database and fsyncs it, which on a slow disk held up
+        // admissions for 100-200 ms. A thread of its own checkpoints
+        // (PASSIVE: it never blocks the writer) every second instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = checkpointer(&path)?;
+        let (tx, rx) = mpsc::channel();
+        let writer_line = line.clone();
+        std::thread::Builder::new()
+            .name("beekeeper-store".into())
+            .spawn(move || writer_loop(conn, rx, &writer_line))
+            .map_err(|e| StoreError::Thread("database writer", e))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(tx),
+                readers,
+                next_reader: AtomicU64::new(0),
+                line,
+                _checkpoints: checkpoints,
+            }),
+        })
+    }
+
+    fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd,
+    ) -> oneshot::Receiver<Result<T>> {
+        let (ack, rx) = oneshot::channel();
+        // The sender is only cloned under the lock: a poisoned lock still
+        // holds a working sender.
+        let sent = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(make(ack))
+            .is_ok();
+        if !sent {
+            tracing::error!("room database writer is gone");
+        }
+        rx
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
+        self.send(make).await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Puts a new visitor in line; returns once the arrival is on disk.
+    pub async fn enqueue(&self, token: Token, now_ms: u64) -> Result<u64> {
+        self.ask(|ack| Cmd::Enqueue { token, now_ms, ack }).await
+    }
+
+    /// Moves up to `max` visitors from the head of the line to the admitted
+    /// table in one transaction; returns how many were admitted.
+    pub async fn admit(&self, max: u32, now_ms: u64, expires_at: u64) -> Result<u32> {
+        self.ask(|ack| Cmd::Admit {
+            max,
+            now_ms,
+            expires_at,
+            ack,
+        })
+        .await
+    }
+
+    /// Admits one queued visitor at once (the room is off). False when the
+    /// token was not in line.
+    pub async fn release(&self, token: Token, now_ms: u64, expires_at: u64) -> Result<bool> {
+        self.ask(|ack| Cmd::Release {
+            token,
+            now_ms,
+            expires_at,
+            ack,
+        })
+        .await
+    }
+
+    /// Drops expired admissions and places in line whose cookie has expired.
+    pub async fn sweep(&self, now_ms: u64, queue_ms: u64) -> Result<()> {
+        self.ask(|ack| Cmd::Sweep {
+            now_ms,
+            queue_ms,
+            ack,
+        })
+        .await
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let n = self.inner.readers.len();
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) as usize;
+        for i in 0..n {
+            if let Ok(conn) = self.inner.readers[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        // A reader that panicked left its connection as SQLite keeps it:
+        // usable, so the poison is cleared rather than failing every read.
+        let conn = self.inner.readers[start % n]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&conn)
+    }
+
+    /// Where `token` stands now.
+    pub fn standing(&self, token: &Token) -> Result<Standing> {
+        // The line first: a visitor leaves it only after their admission
+        // committed, so looking there first never misses one in between.
+        let queued = self.inner.line.seq(token);
+        let admitted = self.inner.line.admission(token);
+        Ok(match (admitted, queued) {
+            (Some(a), _) => Standing::Admitted(a),
+            (None, Some(seq)) => Standing::Queued(seq),
+            (None, None) => Standing::Unknown,
+        })
+    }
+
+    /// 1-based place in line of the visitor with sequence number `seq`.
+    pub fn position(&self, seq: u64) -> u64 {
+        seq.saturating_sub(self.inner.line.head.load(Ordering::Relaxed)) + 1
+    }
+
+    pub fn config(&self) -> Result<(RoomConfig, u64)> {
+        self.read(|c| {
+            let (json, version): (String, i64) = c
+                .prepare_cached("SELECT config, version FROM room WHERE id = 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((serde_json::from_str(&json)?, version as u64))
+        })
+    }
+
+    /// Version of the room config, cheap enough to check several times a second.
+    pub fn config_version(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT version FROM room WHERE id = 1")?
+                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    pub fn stats(&self, now_ms: u64) -> Result<Stats> {
+        self.read(|c| stats(c, now_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RoomConfig {
+        RoomConfig {
+            enabled: true,
+            rate_limit: 100,
+            rate_current: 100,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 60,
+            queue_secs: 3600,
+            dynamic_throttle: false,
+            probe_url: None,
+        }
+    }
+
+    fn tok(i: u8) -> Token {
+        Token::from_random([i; 16])
+    }
+
+    #[tokio::test]
+    async fn line_order_admission_and_expiry() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), &cfg())?;
+        for i in 0..5 {
+            s.enqueue(tok(i), 1000).await?;
+        }
+        assert_eq!(s.standing(&tok(3))?, Standing::Queued(4));
+        assert_eq!(s.position(4), 4);
+        assert_eq!(s.admit(2, 5000, 100).await?, 2);
+        assert_eq!(s.position(4), 2);
+        assert_eq!(
+            s.standing(&tok(0))?,
+            Standing::Admitted(Admission {
+                admitted_at: 5,
+                expires_at: 100
+            })
+        );
+        assert_eq!(s.standing(&tok(2))?, Standing::Queued(3));
+        assert!(s.release(tok(4), 6000, 100).await?);
+        assert!(!s.release(tok(4), 6000, 100).await?);
+        assert_eq!(s.stats(6000)?.queue_depth, 2);
+        assert_eq!(s.stats(6000)?.admitted_total, 3);
+        s.sweep(100_000, 3_600_000).await?;
+        assert_eq!(s.standing(&tok(0))?, Standing::Unknown);
+        assert_eq!(s.admit(10, 7000, 100).await?, 2);
+        assert_eq!(s.admit(10, 7000, 100).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_line_and_the_switches() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path(), &cfg())?;
+            s.enqueue(tok(1), 1).await?;
+            s.enqueue(tok(2), 1).await?;
+            s.admit(1, 2, 100).await?;
+        }
+        // Off, and the throttle's cut (RoomConfig::resumed decides).
+        Control::open(dir.path())?.update(|c| {
+            c.enabled = false;
+            c.rate_current = 42;
+        })?;
+        let mut changed = cfg();
+        changed.name = "Renamed".into();
+        let s = Store::open(dir.path(), &changed)?;
+        let (c, _) = s.config()?;
+        assert!(!c.enabled);
+        assert_eq!(
+            (c.rate_limit, c.rate_current, c.name.as_str()),
+            (100, 42, "Renamed")
+        );
+        assert_eq!(s.position(2), 1);
+        // The mirror of the tables is rebuilt from them.
+        let admitted = Admission {
+            admitted_at: 0,
+            expires_at: 100,
+        };
+        assert_eq!(s.standing(&tok(1))?, Standing::Admitted(admitted));
+        assert_eq!(s.standing(&tok(2))?, Standing::Queued(2));
+        // Sequence numbers never repeat, even after the line empties.
+        s.admit(5, 3, 100).await?;
+        let seq = s.enqueue(tok(3), 4).await?;
+        assert_eq!((seq, s.position(seq)), (3, 1));
+        Ok(())
+    }
+}
