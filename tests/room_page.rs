@@ -29,7 +29,7 @@ fn page_schedule_matches_the_core() {
     let script = format!(
         "const s = require({:?}); const cases = {}; \
          console.log(JSON.stringify(cases.map(([w, e]) => [s.pollIntervalSecs(w, e), s.jitteredMs(w % 97, (e % 10) / 10)])));",
-        workspace_root().join("waiting-room-assets/schedule.js"),
+        workspace_root().join("crates/beekeeper-core/assets/schedule.js"),
         serde_json::to_string(&cases).unwrap()
     );
     let out = Command::new("node")

@@ -69,6 +69,12 @@ pub struct Request {
     pub secure: bool,
 }
 
+/// What `GET /beekeeper` does for a visitor whose cookie carries `cookie`
+/// (standing as the backend found it) at `now_secs`: send them on (the
+/// room is off, or they were admitted and still may enter), show them
+/// their place again (already in line: never a second place), or put them
+/// in line ([`Step::Enqueue`]: the backend queues a fresh token durably,
+/// then answers with [`arrived`]). Both rooms call it for every arrival.
 pub fn decide(
     cfg: &RoomConfig,
     cookie: Option<Token>,

@@ -5,7 +5,6 @@
 //! bytes, so both backends take the same decisions for the same inputs.
 
 pub mod answer;
-pub mod capacity;
 pub mod entry;
 pub mod names;
 pub mod pace;

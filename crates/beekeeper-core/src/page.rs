@@ -2,24 +2,24 @@
 //! (by `serve` at start, by the deployer at upload), so it shows even with
 //! JavaScript off.
 
-/// The page template (`waiting-room-assets/index.html`); its room name slot
+/// The page template (`assets/index.html`); its room name slot
 /// is filled by [`render`].
-pub const INDEX_TEMPLATE: &str = include_str!("../../../waiting-room-assets/index.html");
+pub const INDEX_TEMPLATE: &str = include_str!("../assets/index.html");
 
 /// The page's stylesheet and scripts, written into the page itself where
 /// the template links them: a visitor's page load is one request.
 const INLINED: &[(&str, &str)] = &[
     (
         r#"<link rel="stylesheet" href="room.css">"#,
-        include_str!("../../../waiting-room-assets/room.css"),
+        include_str!("../assets/room.css"),
     ),
     (
         r#"<script src="schedule.js"></script>"#,
-        include_str!("../../../waiting-room-assets/schedule.js"),
+        include_str!("../assets/schedule.js"),
     ),
     (
         r#"<script src="room.js"></script>"#,
-        include_str!("../../../waiting-room-assets/room.js"),
+        include_str!("../assets/room.js"),
     ),
 ];
 
@@ -36,7 +36,7 @@ pub fn files(room_name: &str) -> Vec<(&'static str, &'static str, String)> {
     )]
 }
 
-/// Placeholder in `waiting-room-assets/index.html`.
+/// Placeholder in `assets/index.html`.
 pub const ROOM_NAME_SLOT: &str = "{{room_name}}";
 
 /// The page with every slot filled with the HTML-escaped room name, and

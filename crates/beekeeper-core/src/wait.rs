@@ -1,6 +1,6 @@
 //! Wait estimate and the room page's polling schedule.
 //!
-//! The room page (`waiting-room-assets/room.js`) follows the same formulas;
+//! The room page (`assets/room.js`) follows the same formulas;
 //! a test runs the script and compares the two.
 
 /// Estimates are capped: beyond a week the number means nothing to a visitor.
@@ -29,7 +29,7 @@ pub fn estimated_wait_secs(position: u64, rate_per_min: u32) -> u64 {
 /// 5 minutes), then at two thirds of the remaining wait, near the front
 /// every few seconds; once overdue it backs off gently. Two thirds rather
 /// than a half: 11 polls instead of 13 for a 30-minute wait
-/// (`capacity::polls_for_wait`), for a visitor admitted sooner than
+/// (`beekeeper_deploy::capacity::polls_for_wait`), for a visitor admitted sooner than
 /// estimated noticing a little later.
 pub fn poll_interval_secs(wait_secs: u64, elapsed_secs: u64) -> u64 {
     if let Some(remaining) = wait_secs.checked_sub(elapsed_secs).filter(|r| *r > 0) {

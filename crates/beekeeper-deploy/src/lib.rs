@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod calls;
+pub mod capacity;
 pub mod clients;
 pub mod control;
 pub mod destroy;

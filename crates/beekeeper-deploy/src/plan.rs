@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::capacity::{max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas};
 use beekeeper_aws::templates;
-use beekeeper_core::capacity::{
-    max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas,
-};
 use beekeeper_core::names::{self, env, memory_mb, resource_name, TAG_PROFILE};
 use beekeeper_core::{page, Profile, RoomConfig};
 use serde::Serialize;
@@ -714,7 +712,7 @@ impl Plan {
             max_waiting(&q, &d, rate, 0.0)
         ));
         line(format!(
-            "  a visitor waiting 30 minutes: {:.0} api requests, {:.1} billed requests in all, ${:.3} per 1,000 visitors (docs/PERFORMANCE.md)",
+            "  a visitor waiting 30 minutes: {:.0} api requests, {:.1} billed requests in all, ${:.3} per 1,000 visitors at us-east-1 list prices, whatever the profile's region (docs/PERFORMANCE.md)",
             bill.api_requests,
             bill.requests(),
             1000.0 * bill.dollars(&Prices::US_EAST_1)

@@ -1,7 +1,7 @@
 //! The capacity and cost model (`beekeeper_core::capacity`), for beekeeper
 //! and for the original design, under AWS's default quotas.
 
-use beekeeper_core::capacity::{
+use beekeeper_deploy::capacity::{
     max_arrivals_per_sec, max_waiting, per_visitor, polls_for_wait, Design, Prices, Quotas,
 };
 

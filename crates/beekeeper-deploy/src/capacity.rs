@@ -7,8 +7,8 @@
 //! GET per file. The model is steady state: a line of `waiting` visitors
 //! admitted at `rate` per minute, each polling on the design's schedule.
 
-use crate::plan::{fan_out, receive_batch, CONSUMER_CAPACITY};
-use crate::wait::{poll_interval_secs, POLL_MAX_SECS};
+use beekeeper_core::plan::{fan_out, receive_batch, CONSUMER_CAPACITY};
+use beekeeper_core::wait::{poll_interval_secs, POLL_MAX_SECS};
 
 /// Account limits that bound a room (the defaults are AWS's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
