@@ -45,7 +45,12 @@ pub enum AwsError {
     #[error("environment variable {0} is not set (the deployer sets it)")]
     Env(&'static str),
     #[error("failed to {what}: {detail}")]
-    Sdk { what: String, detail: String },
+    Sdk {
+        what: String,
+        detail: String,
+        /// The AWS error code, when AWS answered with one.
+        code: Option<String>,
+    },
     #[error("room config item is invalid: {0}")]
     BadConfig(String),
     #[error("no randomness for a token: {0}")]
@@ -59,6 +64,20 @@ impl AwsError {
     pub fn sdk<E: std::error::Error>(what: impl Into<String>, e: E) -> AwsError {
         AwsError::Sdk {
             what: what.into(),
+            detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+            code: None,
+        }
+    }
+
+    /// Wraps an AWS call's failure, keeping its error code too.
+    pub fn call<E>(what: impl Into<String>, e: aws_sdk_sqs::error::SdkError<E>) -> AwsError
+    where
+        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_sdk_sqs::error::ProvideErrorMetadata as _;
+        AwsError::Sdk {
+            what: what.into(),
+            code: e.code().map(str::to_string),
             detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
         }
     }

@@ -83,6 +83,10 @@ impl Producer {
         }
     }
 
+    /// `GET /beekeeper` through API Gateway's Lambda proxy: looks up the
+    /// cookie's token, asks [`beekeeper_core::entry::decide`], and for a new
+    /// visitor sends the token to SQS (awaited) before the cookie goes out.
+    /// Never fails: what cannot be done is a `503` with `Retry-After`.
     pub async fn handle(&self, req: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
         let cfg = match self
             .config
@@ -192,7 +196,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| AwsError::sdk("read the queue depth", e))?;
+        .map_err(|e| AwsError::call("read the queue depth", e))?;
     let attrs = out.attributes();
     let get = |k: &QueueAttributeName| {
         attrs

@@ -89,19 +89,39 @@ pub fn config_from_item(item: &Item) -> Result<RoomConfig> {
     })
 }
 
-pub async fn load_config(ddb: &Client, table: &str) -> Result<RoomConfig> {
+/// The room config, or `None` when there is none: no item, or no table.
+/// The one read of it, for the Lambdas and the deployer alike.
+pub async fn read_config(ddb: &Client, table: &str) -> Result<Option<RoomConfig>> {
     let out = ddb
         .get_item()
         .table_name(table)
         .key(c::KEY, AttributeValue::S(c::ID.to_string()))
         .consistent_read(true)
         .send()
-        .await
-        .map_err(|e| AwsError::sdk(format!("read the room config from {table}"), e))?;
-    let item = out
-        .item()
-        .ok_or_else(|| AwsError::BadConfig(format!("no room config item in {table}")))?;
-    config_from_item(item)
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => {
+            return Err(AwsError::call(
+                format!("read the room config from {table}"),
+                e,
+            ))
+        }
+    };
+    out.item().map(config_from_item).transpose()
+}
+
+/// The room config a Lambda runs with: there must be one.
+pub async fn load_config(ddb: &Client, table: &str) -> Result<RoomConfig> {
+    read_config(ddb, table)
+        .await?
+        .ok_or_else(|| AwsError::BadConfig(format!("no room config item in {table}")))
 }
 
 pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<()> {
@@ -110,7 +130,7 @@ pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<
         .set_item(Some(config_item(cfg)))
         .send()
         .await
-        .map_err(|e| AwsError::sdk(format!("write the room config to {table}"), e))?;
+        .map_err(|e| AwsError::call(format!("write the room config to {table}"), e))?;
     Ok(())
 }
 

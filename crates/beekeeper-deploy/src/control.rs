@@ -11,31 +11,18 @@ use crate::clients::Clients;
 use crate::error::{aws, DeployError, Result, SdkResult};
 use crate::plan::Plan;
 
-/// The config item, or `None` when the table or the item is missing.
+/// The config item, or `None` when the table or the item is missing
+/// ([`room::read_config`], the Lambdas' read too).
 pub async fn read_config(cl: &Clients, table: &str) -> Result<Option<RoomConfig>> {
-    let out = cl
-        .ddb
-        .get_item()
-        .table_name(table)
-        .key(c::KEY, AttributeValue::S(c::ID.into()))
-        .consistent_read(true)
-        .send()
+    room::read_config(&cl.ddb, table)
         .await
-        .found(format!("read the room config from {table}"))?;
-    out.and_then(|o| o.item)
-        .map(|item| room::config_from_item(&item).map_err(|e| DeployError::Config(e.to_string())))
-        .transpose()
+        .map_err(crate::error::from_data_plane)
 }
 
 pub async fn write_config(cl: &Clients, table: &str, cfg: &RoomConfig) -> Result<()> {
-    cl.ddb
-        .put_item()
-        .table_name(table)
-        .set_item(Some(room::config_item(cfg)))
-        .send()
+    room::save_config(&cl.ddb, table, cfg)
         .await
-        .ctx(format!("write the room config to {table}"))?;
-    Ok(())
+        .map_err(crate::error::from_data_plane)
 }
 
 /// Sets attributes of the config item, which must exist (a deployed room).
@@ -116,12 +103,7 @@ pub async fn status(cl: &Clients, plan: &Plan, now_secs: u64) -> Result<Status> 
         .ok_or_else(|| DeployError::NotDeployed(plan.profile.clone()))?;
     let queue_depth = beekeeper_aws::producer::queue_depth(&cl.sqs, &url)
         .await
-        .map_err(|e| DeployError::Aws {
-            what: format!("read the depth of queue {}", plan.queue.name),
-            code: None,
-            detail: e.to_string(),
-            hint: None,
-        })?;
+        .map_err(crate::error::from_data_plane)?;
     // Admissions of the last minute: a counting scan of the token table
     // (a few read units per thousand admitted visitors).
     let mut admitted_last_minute = 0u64;

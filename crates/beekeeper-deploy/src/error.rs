@@ -114,6 +114,26 @@ fn hint_for(code: Option<&str>, detail: &str) -> Option<&'static str> {
     None
 }
 
+/// A failure of the data plane's code (the room config codec, the queue
+/// depth), with the hint its AWS error code calls for.
+pub fn from_data_plane(e: beekeeper_aws::AwsError) -> DeployError {
+    match e {
+        beekeeper_aws::AwsError::BadConfig(m) => DeployError::Config(m),
+        beekeeper_aws::AwsError::Sdk { what, detail, code } => DeployError::Aws {
+            hint: hint_for(code.as_deref(), &detail),
+            what,
+            code,
+            detail,
+        },
+        e => DeployError::Aws {
+            what: "use the room's data".into(),
+            hint: None,
+            code: None,
+            detail: e.to_string(),
+        },
+    }
+}
+
 /// Turns an SDK failure into a [`DeployError`] saying what was being done.
 pub fn aws<E>(what: impl Into<String>, e: SdkError<E, HttpResponse>) -> DeployError
 where
