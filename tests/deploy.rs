@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 mod common;
-#[path = "../crates/beekeeper-aws/tests/support/moto.rs"]
-mod moto;
+use beekeeper_test_support::moto;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -121,6 +120,11 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
 
 #[test]
 fn deploy_then_run_the_room_then_destroy_through_the_cli() {
+    // Keys in order whatever serde_json's features (a dev-dependency may
+    // turn on preserve_order for the whole test build).
+    let mut settings = insta::Settings::clone_current();
+    settings.set_sort_maps(true);
+    let _sorted = settings.bind_to_scope();
     let moto = moto::Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("profiles.toml");

@@ -195,6 +195,11 @@ async fn a_backlog_is_admitted_at_the_rate_evenly_and_exactly() {
 /// AWS room's are pinned in tests/deploy.rs).
 #[test]
 fn every_command_answers_one_camel_case_json_line() {
+    // Keys in order whatever serde_json's features (a dev-dependency may
+    // turn on preserve_order for the whole test build).
+    let mut settings = insta::Settings::clone_current();
+    settings.set_sort_maps(true);
+    let _sorted = settings.bind_to_scope();
     let room = Room::start(600, 60_000);
     let json = |args: &[&str]| -> serde_json::Value {
         let out = room.cli(args);

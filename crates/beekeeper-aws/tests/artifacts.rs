@@ -2,8 +2,6 @@
 //! bootstrap.zip per Lambda holding an executable `bootstrap` for x86_64
 //! Linux that needs no glibc symbol newer than 2.34 (provided.al2023).
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -13,7 +11,7 @@ const FUNCTIONS: [&str; 4] = ["producer", "trigger", "consumer", "dynamic-rate-t
 fn each_lambda_is_a_bootstrap_zip_for_provided_al2023() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     // scripts/test built them before the run: this finds them built.
-    let out = support::cargo_tool("bash")
+    let out = beekeeper_test_support::cargo_tool("bash")
         .arg(root.join("scripts/build-lambdas"))
         .current_dir(&root)
         .output()
@@ -31,7 +29,7 @@ fn each_lambda_is_a_bootstrap_zip_for_provided_al2023() {
             .unwrap_or_else(|| panic!("no zip for {f}: {listed}"));
         let dir = tempfile::tempdir().unwrap();
         // The zip holds exactly one entry, `bootstrap`, executable.
-        let check = Command::new(support::tools_bin().join("python"))
+        let check = Command::new(beekeeper_test_support::tools_bin().join("python"))
             .args([
                 "-c",
                 "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\ni = z.infolist()\nassert [x.filename for x in i] == ['bootstrap'], [x.filename for x in i]\nassert (i[0].external_attr >> 16) & 0o111, 'not executable'\nz.extractall(sys.argv[2])\nprint(i[0].file_size, sum(x.compress_size for x in i))",

@@ -1,8 +1,6 @@
 //! The Lambda handlers with real events and real SDK calls against moto.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod support;
-
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -11,8 +9,10 @@ use beekeeper_aws::producer::Producer;
 use beekeeper_aws::trigger::Trigger;
 use beekeeper_aws::{room, ConsumerOrder, Env};
 use beekeeper_core::Token;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::room::*;
+use beekeeper_test_support::*;
 use lambda_runtime::LambdaEvent;
-use support::*;
 
 fn request(cookie: Option<&str>, accept_json: bool) -> ApiGatewayProxyRequest {
     let event: LambdaEvent<ApiGatewayProxyRequest> = LambdaEvent::new(
@@ -256,7 +256,7 @@ async fn a_failed_write_leaves_the_visitor_in_line() {
 #[tokio::test]
 async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
     let moto = Moto::start();
-    let sdk = moto.sdk().await;
+    let sdk = moto.sdk("us-east-1", true).await;
     // No consumer function exists in the emulator: every invoke fails and
     // is reported, and the plan is still exact.
     let env = create_room(&sdk, "shop", &room_config(2_500)).await;
@@ -319,7 +319,7 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let moto = Moto::start();
-    let sdk = moto.sdk().await;
+    let sdk = moto.sdk("us-east-1", true).await;
     let mut cfg = room_config(600);
     cfg.dynamic_throttle = true;
     cfg.probe_url = Some(origin);

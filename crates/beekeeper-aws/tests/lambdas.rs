@@ -4,21 +4,21 @@
 //! (its client's endpoint pointed at the emulator), and the consumer admits
 //! them into moto's DynamoDB.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use beekeeper_aws::room;
 use beekeeper_core::names::env;
 use beekeeper_core::Token;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::room::*;
+use beekeeper_test_support::watch::{invoke, rfc3339, try_invoke, Watch};
+use beekeeper_test_support::*;
 use serde_json::Value;
-use support::watch::{invoke, rfc3339, try_invoke, Watch};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binaries_queue_and_admit_visitors() {
     let moto = Moto::start();
-    let sdk = moto.sdk().await;
+    let sdk = moto.sdk("us-east-1", true).await;
     let e = create_room(&sdk, "shop", &room_config(600)).await;
     let watch = Watch::start(
         &moto,

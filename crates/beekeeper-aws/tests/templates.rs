@@ -4,14 +4,14 @@
 //! JSON `beekeeper serve` gives for the same state (the core's answers).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod support;
-
 use beekeeper_aws::{room, templates};
 use beekeeper_core::answer::{Admission, ClientCheck, Poll};
 use beekeeper_core::Token;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::room::*;
+use beekeeper_test_support::vtl::{get_item_in, Renderer};
+use beekeeper_test_support::*;
 use serde_json::{json, Value};
-use support::vtl::{get_item_in, Renderer};
-use support::*;
 
 /// Renders with the tokens table as the stage variable.
 fn render(
@@ -50,7 +50,7 @@ struct State {
 
 impl State {
     async fn create(moto: &Moto) -> State {
-        let sdk = moto.sdk().await;
+        let sdk = moto.sdk("us-east-1", true).await;
         let env = create_room(&sdk, "shop", &room_config(60)).await;
         assert_eq!(env.tokens_table, TABLE);
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);

@@ -10,8 +10,6 @@
 //! A crowd of visitors with cookie jars then goes through the room.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,10 +19,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use beekeeper_deploy::{control, CallLog, Plan};
+use beekeeper_test_support::census::*;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::vtl::{get_item_in, Renderer};
+use beekeeper_test_support::watch::{rfc3339, Watch};
+use beekeeper_test_support::*;
 use serde_json::{json, Value};
-use support::vtl::{get_item_in, Renderer};
-use support::watch::{rfc3339, Watch};
-use support::*;
 
 /// An integration response: selection pattern, templates, header mappings.
 type Answer = (

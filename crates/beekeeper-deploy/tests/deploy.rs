@@ -1,17 +1,17 @@
 //! `deploy`, redeploy, interrupted deploys, `destroy` and the room commands,
 //! against moto on 127.0.0.1.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use beekeeper_aws::templates;
 use beekeeper_core::page;
 use beekeeper_deploy::plan::Integration;
 use beekeeper_deploy::{control, CallLog, DeployError, Fault, Outcome, Plan};
+use beekeeper_test_support::census::*;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::*;
 use futures::StreamExt;
 use serde_json::Value;
-use support::*;
 
 /// Every resource name the plan says a profile has.
 fn planned(plan: &Plan) -> BTreeSet<String> {
@@ -279,7 +279,7 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         "deploy: {first} calls ({first_changes} changes); redeploy: {} calls, 0 changes",
         second.len()
     );
-    assert_eq!(census, support::census(&moto, "sale").await);
+    assert_eq!(census, census::census(&moto, "sale").await);
     destroy(&c, "sale", &p).await.unwrap();
     assert_allowed_by_deploy_policy(&log.calls());
 }

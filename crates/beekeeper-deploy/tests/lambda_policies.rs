@@ -5,8 +5,6 @@
 //! planned policy, and every grant must be used.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,8 +22,10 @@ use beekeeper_aws::throttle::Throttle;
 use beekeeper_aws::trigger::Trigger;
 use beekeeper_aws::{ConsumerOrder, Env};
 use beekeeper_deploy::{control, CallLog, Plan};
+use beekeeper_test_support::census::*;
+use beekeeper_test_support::fixtures::*;
+use beekeeper_test_support::*;
 use serde_json::Value;
-use support::*;
 
 type Seen = Arc<Mutex<BTreeSet<(String, String)>>>;
 

@@ -242,3 +242,233 @@ fn statement_principal(st: &Value) -> Option<&str> {
 pub fn code_sha256(zip: &[u8]) -> String {
     aws_smithy_types::base64::encode(Sha256::digest(zip))
 }
+
+/// What moto cannot do: refuse a role IAM has not propagated yet, or hold
+/// a function in an update. The SDK's own mocks answer instead.
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_lambda::error::ErrorMetadata;
+    use aws_sdk_lambda::operation::create_function::{CreateFunctionError, CreateFunctionOutput};
+    use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
+    use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+    use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+    use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput;
+    use aws_sdk_lambda::types::error::{InvalidParameterValueException, ResourceNotFoundException};
+    use aws_smithy_mocks::{mock, Rule, RuleMode};
+    use beekeeper_core::names::TAG_PROFILE;
+
+    use super::*;
+    use crate::apply::{Ctx, Patience};
+    use crate::calls::CallLog;
+    use crate::clients::Clients;
+    use crate::plan::{Plan, PRODUCER};
+
+    const ZIP: &[u8] = b"PK\x05\x06 a function";
+
+    fn plan() -> Plan {
+        let profile = beekeeper_core::Profile {
+            name: "Sale".into(),
+            region: "eu-west-1".into(),
+            destination: "https://shop.example/".into(),
+            rate: 600,
+            dynamic_throttle: false,
+            session_minutes: 30,
+            queue_hours: 12,
+            probe_url: None,
+        };
+        Plan::new("sale", &profile, Some("123456789012"))
+    }
+
+    /// The deploy's clients, Lambda answered by `rules` (the others are
+    /// never called here).
+    fn clients(rules: &[&Rule]) -> Clients {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
+        let mut c = Clients::new(&sdk, CallLog::new());
+        let mut mocks =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for r in rules {
+            mocks = mocks.with_rule(r);
+        }
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        c.lambda = aws_sdk_lambda::Client::from_conf(conf);
+        c
+    }
+
+    fn quick() -> Patience {
+        Patience {
+            attempts: 4,
+            pause: Duration::from_millis(1),
+        }
+    }
+
+    fn meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    fn absent() -> Rule {
+        mock!(aws_sdk_lambda::Client::get_function).then_error(|| {
+            GetFunctionError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .meta(meta("ResourceNotFoundException", "Function not found"))
+                    .build(),
+            )
+        })
+    }
+
+    fn role_not_yet() -> CreateFunctionError {
+        CreateFunctionError::InvalidParameterValueException(
+            InvalidParameterValueException::builder()
+                .meta(meta(
+                    "InvalidParameterValueException",
+                    "The role defined for the function cannot be assumed by Lambda.",
+                ))
+                .build(),
+        )
+    }
+
+    fn no_concurrency() -> Rule {
+        mock!(aws_sdk_lambda::Client::get_function_concurrency)
+            .then_output(|| GetFunctionConcurrencyOutput::builder().build())
+    }
+
+    #[tokio::test]
+    async fn a_new_role_is_retried_until_lambda_may_assume_it() {
+        let create = mock!(aws_sdk_lambda::Client::create_function)
+            .sequence()
+            .error(role_not_yet)
+            .times(2)
+            .output(|| CreateFunctionOutput::builder().build())
+            .build();
+        let (absent, none) = (absent(), no_concurrency());
+        let c = clients(&[&absent, &create, &none]);
+        let plan = plan();
+        let cx = Ctx {
+            c: &c,
+            plan: &plan,
+            patience: quick(),
+        };
+        let f = plan.function(PRODUCER).unwrap();
+        let outcome = ensure(&cx, f, ZIP, "https://sqs.example/q").await.unwrap();
+        assert_eq!(outcome, Outcome::Created);
+        assert_eq!(create.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_role_never_propagated_fails_with_lambda_s_reason_after_the_patience() {
+        let create = mock!(aws_sdk_lambda::Client::create_function)
+            .sequence()
+            .error(role_not_yet)
+            .repeatedly()
+            .build();
+        let absent = absent();
+        let c = clients(&[&absent, &create]);
+        let plan = plan();
+        let cx = Ctx {
+            c: &c,
+            plan: &plan,
+            patience: quick(),
+        };
+        let f = plan.function(PRODUCER).unwrap();
+        let err = ensure(&cx, f, ZIP, "https://sqs.example/q")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidParameterValueException"));
+        assert!(err.to_string().contains("cannot be assumed"), "{err}");
+        assert_eq!(create.num_calls(), 4, "one call per attempt");
+    }
+
+    /// A function of this profile whose memory drifted, with its code as planned.
+    fn drifted(plan: &Plan) -> Rule {
+        let f = plan.function(PRODUCER).unwrap().clone();
+        let tags = [(TAG_PROFILE.to_string(), plan.profile.clone())];
+        mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
+            GetFunctionOutput::builder()
+                .configuration(
+                    lt::FunctionConfiguration::builder()
+                        .function_name(&f.name)
+                        .memory_size(f.memory_mb + 64)
+                        .code_sha256(code_sha256(ZIP))
+                        .build(),
+                )
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .build()
+        })
+    }
+
+    fn in_progress() -> GetFunctionConfigurationOutput {
+        GetFunctionConfigurationOutput::builder()
+            .state(lt::State::Active)
+            .last_update_status(lt::LastUpdateStatus::InProgress)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn an_update_waits_until_the_previous_one_is_done() {
+        let plan = plan();
+        let status = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .sequence()
+            .output(in_progress)
+            .times(2)
+            .output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .state(lt::State::Active)
+                    .last_update_status(lt::LastUpdateStatus::Successful)
+                    .build()
+            })
+            .build();
+        let update = mock!(aws_sdk_lambda::Client::update_function_configuration)
+            .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+        let (found, none) = (drifted(&plan), no_concurrency());
+        let c = clients(&[&found, &status, &update, &none]);
+        let cx = Ctx {
+            c: &c,
+            plan: &plan,
+            patience: quick(),
+        };
+        let f = plan.function(PRODUCER).unwrap();
+        let outcome = ensure(&cx, f, ZIP, "https://sqs.example/q").await.unwrap();
+        assert_eq!(outcome, Outcome::Updated(vec![Change::Configuration]));
+        assert_eq!(status.num_calls(), 3);
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_function_stuck_in_an_update_is_not_ready_and_left_alone() {
+        let plan = plan();
+        let status = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .sequence()
+            .output(in_progress)
+            .repeatedly()
+            .build();
+        let update = mock!(aws_sdk_lambda::Client::update_function_configuration)
+            .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+        let found = drifted(&plan);
+        let c = clients(&[&found, &status, &update]);
+        let cx = Ctx {
+            c: &c,
+            plan: &plan,
+            patience: quick(),
+        };
+        let f = plan.function(PRODUCER).unwrap();
+        let err = ensure(&cx, f, ZIP, "https://sqs.example/q")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DeployError::NotReady { .. }), "{err}");
+        assert!(err.to_string().contains("run deploy again"), "{err}");
+        assert_eq!(status.num_calls(), 4);
+        assert_eq!(update.num_calls(), 0, "no change while one is in progress");
+    }
+}

@@ -115,6 +115,10 @@ impl Ctx<'_> {
 }
 
 impl Deploy<'_> {
+    /// Converges the account to the plan, resource by resource in the
+    /// order they depend on each other, and returns where the room is. Run
+    /// again after a failure, it finishes what is left; after a success it
+    /// changes nothing.
     pub async fn run(self) -> Result<Deployed> {
         let plan = &self.plan;
         let progress = self.progress;
