@@ -116,17 +116,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> RoomConfig {
-        RoomConfig {
-            enabled: true,
-            rate_limit: 10,
-            rate_current: 10,
-            destination: "https://shop.example/".into(),
-            name: "Sale".into(),
-            session_secs: 60,
-            queue_secs: 3600,
-            dynamic_throttle: false,
-            probe_url: None,
-        }
+        RoomConfig::for_tests(10)
     }
 
     #[test]

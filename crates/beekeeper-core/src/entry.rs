@@ -170,14 +170,7 @@ mod tests {
     fn cfg(enabled: bool) -> RoomConfig {
         RoomConfig {
             enabled,
-            rate_limit: 60,
-            rate_current: 60,
-            destination: "https://shop.example/".into(),
-            name: "Sale".into(),
-            session_secs: 60,
-            queue_secs: 3600,
-            dynamic_throttle: false,
-            probe_url: None,
+            ..RoomConfig::for_tests(60)
         }
     }
 

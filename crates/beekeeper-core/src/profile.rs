@@ -236,6 +236,25 @@ pub struct RoomConfig {
     pub probe_url: Option<String>,
 }
 
+#[cfg(test)]
+impl RoomConfig {
+    /// A room for the core's tests: `rate` a minute to
+    /// https://shop.example/, one-minute sessions, no throttle.
+    pub(crate) fn for_tests(rate: u32) -> RoomConfig {
+        RoomConfig {
+            enabled: true,
+            rate_limit: rate,
+            rate_current: rate,
+            destination: "https://shop.example/".into(),
+            name: "Sale".into(),
+            session_secs: 60,
+            queue_secs: 3600,
+            dynamic_throttle: false,
+            probe_url: None,
+        }
+    }
+}
+
 impl RoomConfig {
     /// The config a room runs with after `serve` restarts or `deploy` runs
     /// again: the profile's settings (`set-rate` saves the rate there too,

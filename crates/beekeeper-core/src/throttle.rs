@@ -389,15 +389,8 @@ mod tests {
     #[test]
     fn a_decision_is_stored_only_over_the_rates_it_was_made_from() {
         let seen = crate::RoomConfig {
-            enabled: true,
-            rate_limit: 600,
-            rate_current: 600,
-            destination: "https://shop.example/".into(),
-            name: "Sale".into(),
-            session_secs: 1800,
-            queue_secs: 3600,
             dynamic_throttle: true,
-            probe_url: None,
+            ..crate::RoomConfig::for_tests(600)
         };
         assert_eq!(rate_to_store(&seen, &seen, 300), Some(300));
         assert_eq!(rate_to_store(&seen, &seen, 600), None, "no change");

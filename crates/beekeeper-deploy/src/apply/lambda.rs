@@ -314,6 +314,18 @@ mod tests {
         }
     }
 
+    /// The producer of [`plan`] converged with Lambda answered by `rules`.
+    async fn ensure_producer(rules: &[&Rule]) -> Result<Outcome> {
+        let (c, plan) = (clients(rules), plan());
+        let cx = Ctx {
+            c: &c,
+            plan: &plan,
+            patience: quick(),
+        };
+        let f = plan.function(PRODUCER).unwrap();
+        ensure(&cx, f, ZIP, "https://sqs.example/q").await
+    }
+
     fn meta(code: &str, message: &str) -> ErrorMetadata {
         ErrorMetadata::builder().code(code).message(message).build()
     }
@@ -353,15 +365,7 @@ mod tests {
             .output(|| CreateFunctionOutput::builder().build())
             .build();
         let (absent, none) = (absent(), no_concurrency());
-        let c = clients(&[&absent, &create, &none]);
-        let plan = plan();
-        let cx = Ctx {
-            c: &c,
-            plan: &plan,
-            patience: quick(),
-        };
-        let f = plan.function(PRODUCER).unwrap();
-        let outcome = ensure(&cx, f, ZIP, "https://sqs.example/q").await.unwrap();
+        let outcome = ensure_producer(&[&absent, &create, &none]).await.unwrap();
         assert_eq!(outcome, Outcome::Created);
         assert_eq!(create.num_calls(), 3);
     }
@@ -374,17 +378,7 @@ mod tests {
             .repeatedly()
             .build();
         let absent = absent();
-        let c = clients(&[&absent, &create]);
-        let plan = plan();
-        let cx = Ctx {
-            c: &c,
-            plan: &plan,
-            patience: quick(),
-        };
-        let f = plan.function(PRODUCER).unwrap();
-        let err = ensure(&cx, f, ZIP, "https://sqs.example/q")
-            .await
-            .unwrap_err();
+        let err = ensure_producer(&[&absent, &create]).await.unwrap_err();
         assert_eq!(err.code(), Some("InvalidParameterValueException"));
         assert!(err.to_string().contains("cannot be assumed"), "{err}");
         assert_eq!(create.num_calls(), 4, "one call per attempt");
@@ -432,14 +426,9 @@ mod tests {
         let update = mock!(aws_sdk_lambda::Client::update_function_configuration)
             .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
         let (found, none) = (drifted(&plan), no_concurrency());
-        let c = clients(&[&found, &status, &update, &none]);
-        let cx = Ctx {
-            c: &c,
-            plan: &plan,
-            patience: quick(),
-        };
-        let f = plan.function(PRODUCER).unwrap();
-        let outcome = ensure(&cx, f, ZIP, "https://sqs.example/q").await.unwrap();
+        let outcome = ensure_producer(&[&found, &status, &update, &none])
+            .await
+            .unwrap();
         assert_eq!(outcome, Outcome::Updated(vec![Change::Configuration]));
         assert_eq!(status.num_calls(), 3);
         assert_eq!(update.num_calls(), 1);
@@ -456,14 +445,7 @@ mod tests {
         let update = mock!(aws_sdk_lambda::Client::update_function_configuration)
             .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
         let found = drifted(&plan);
-        let c = clients(&[&found, &status, &update]);
-        let cx = Ctx {
-            c: &c,
-            plan: &plan,
-            patience: quick(),
-        };
-        let f = plan.function(PRODUCER).unwrap();
-        let err = ensure(&cx, f, ZIP, "https://sqs.example/q")
+        let err = ensure_producer(&[&found, &status, &update])
             .await
             .unwrap_err();
         assert!(matches!(err, DeployError::NotReady { .. }), "{err}");
