@@ -2,7 +2,7 @@
 
 use beekeeper_core::{Profile, RoomConfig};
 
-/// A room admitting `rate` a minute to https://shop.example/sale.
+/// A room admitting `rate` a minute to `https://shop.example/sale`.
 pub fn room_config(rate: u32) -> RoomConfig {
     RoomConfig {
         enabled: true,

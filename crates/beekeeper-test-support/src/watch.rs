@@ -95,7 +95,7 @@ fn log_dir() -> std::path::PathBuf {
     dir
 }
 
-/// A log file under [`log_dir`], named in the output.
+/// A log file under the log directory, named in the output.
 pub fn log(name: &str) -> Stdio {
     let path = log_dir().join(name);
     println!("cargo lambda watch logs to {}", path.display());

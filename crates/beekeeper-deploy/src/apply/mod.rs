@@ -3,7 +3,7 @@
 //! alone. Every step can fail and be finished by running deploy again.
 //!
 //! One module per kind of resource, each with an `ensure` function from
-//! its part of the plan to an [`Outcome`]; this one runs them in order and
+//! its part of the plan to an [`Outcome`](crate::Outcome); this one runs them in order and
 //! passes on what only the account knows (the queue's URL, the API's id).
 
 mod apigateway;
