@@ -279,17 +279,12 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// The shared test room, with one-minute sessions and an hour in line.
     fn cfg() -> RoomConfig {
         RoomConfig {
-            enabled: true,
-            rate_limit: 100,
-            rate_current: 100,
-            destination: "https://shop.example/".into(),
-            name: "Sale".into(),
             session_secs: 60,
             queue_secs: 3600,
-            dynamic_throttle: false,
-            probe_url: None,
+            ..beekeeper_test_support::room_config(100)
         }
     }
 
