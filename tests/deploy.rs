@@ -109,7 +109,10 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
     let poll = routes.iter().find(|r| r["path"] == "/polling").unwrap();
     assert_eq!(poll["gateway"]["kind"], "AWS");
     let template = &poll["gateway"]["requestTemplates"]["application/json"];
-    assert!(template.as_str().unwrap().contains("TableName"), "{poll}");
+    assert!(
+        template.as_str().unwrap().contains("RequestItems"),
+        "{poll}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(seen.load(Ordering::SeqCst), 0, "a dry run connected to AWS");
     // Nothing was recorded as deployed either.

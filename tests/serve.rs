@@ -297,11 +297,21 @@ async fn off_releases_the_line_and_on_restores_it() {
     let out = room.cli(&["off", "shop"]);
     assert!(out.status.success());
     let started = std::time::Instant::now();
-    // Within 2 seconds a new arrival goes straight to the destination...
+    // Within 2 seconds a new arrival goes straight to the destination,
+    // with a token of their own that the origin's check accepts...
     loop {
-        let a = Visitor::new(&room.base).arrive().await;
-        if a.location.as_deref() == Some("https://shop.example/sale") {
-            assert!(a.set_cookie.is_none());
+        let mut v = Visitor::new(&room.base);
+        let a = v.arrive().await;
+        if a.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("https://"))
+        {
+            let token = v.token().to_string();
+            assert_eq!(
+                a.location,
+                Some(format!("https://shop.example/sale?bk_token={token}"))
+            );
+            assert_eq!(v.client_check(&token).await["allow"], true);
             break;
         }
         assert!(
@@ -310,20 +320,38 @@ async fn off_releases_the_line_and_on_restores_it() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // ...and everybody in line is released at their next poll, with an
-    // admission the origin can check.
+    // ...and everybody in line is sent back to the entry at their next
+    // poll, which lets them through with their own token: an admission the
+    // origin can check. Nobody in line is admitted in the background.
+    let admitted = room.count("SELECT COUNT(*) FROM admitted");
     for v in &mut waiting {
         let token = v.token().to_string();
         let poll = v.poll().await;
-        assert_eq!(poll["allow"], true, "{token}");
+        assert_eq!(
+            poll,
+            serde_json::json!({"allow": true, "origin": "../beekeeper"}),
+            "{token}"
+        );
+        let a = v.arrive().await;
+        assert_eq!(
+            a.location,
+            Some(format!("https://shop.example/sale?bk_token={token}"))
+        );
         assert_eq!(v.client_check(&token).await["allow"], true);
     }
+    assert_eq!(
+        room.count("SELECT COUNT(*) FROM admitted"),
+        admitted + waiting.len() as u64
+    );
     assert!(room.cli(&["on", "shop"]).status.success());
     let started = std::time::Instant::now();
     loop {
         let a = Visitor::new(&room.base).arrive().await;
-        if a.set_cookie.is_some() {
-            assert!(a.location.unwrap().starts_with("room/"));
+        if a.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("room/"))
+        {
+            assert!(a.set_cookie.is_some());
             break;
         }
         assert!(

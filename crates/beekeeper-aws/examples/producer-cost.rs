@@ -18,10 +18,14 @@ fn one(cfg: &RoomConfig, n: u64) -> usize {
     let Incoming { request, cookie } = incoming(&req);
     let reply = match entry::decide(cfg, cookie, Standing::Unknown, 1_795_363_201, request) {
         Step::Reply(r) => r,
-        Step::Enqueue => {
+        step => {
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(&n.to_le_bytes());
-            entry::arrived(cfg, &Token::from_random(bytes), n + 1, request)
+            let token = Token::from_random(bytes);
+            match step {
+                Step::Release(_) => entry::released(cfg, &token, request),
+                _ => entry::arrived(cfg, &token, n + 1, request),
+            }
         }
     };
     serde_json::to_string(&respond(reply))

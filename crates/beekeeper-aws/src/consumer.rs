@@ -9,6 +9,12 @@
 //! failed write leaves it to come back after the visibility timeout, and a
 //! message that can never be read goes to the dead-letter queue after the
 //! queue's maximum receive count.
+//!
+//! A consumer works its whole window whatever happens in it: the room
+//! config is read again every [`CACHE_TTL`] (`off` pauses admission within
+//! seconds, as in serve; a failed read keeps the last config), and a failed
+//! receive or config read is retried after [`RETRY_MS`] instead of ending
+//! the run with the rest of its quota unadmitted.
 
 use std::time::Duration;
 
@@ -20,6 +26,7 @@ use beekeeper_core::plan::{receive_batch, ConsumerOrder};
 use beekeeper_core::{Pacer, RoomConfig};
 use futures::future::join_all;
 
+use crate::producer::{Cached, CACHE_TTL};
 use crate::{now_ms, room, AwsError, Env, Result};
 
 /// How long a received message stays invisible to other consumers: longer
@@ -29,6 +36,8 @@ pub const VISIBILITY_SECS: i32 = 20;
 /// How long a consumer may go on after its window to finish its quota: the
 /// next minute's consumers start one second after the window ends.
 pub const GRACE_MS: u64 = 900;
+/// How long a consumer waits after a failed receive or config read.
+pub const RETRY_MS: u64 = 500;
 
 pub struct Consumer {
     sqs: aws_sdk_sqs::Client,
@@ -47,6 +56,8 @@ pub struct Report {
     /// Messages left in the queue: unreadable bodies or failed writes.
     pub left: u32,
     pub receives: u32,
+    /// Failed receives and config reads, each retried within the window.
+    pub errors: u32,
 }
 
 /// The outcome of writing one received batch.
@@ -95,7 +106,7 @@ impl Consumer {
     /// admitted too); stops once the quota is met, or [`GRACE_MS`] after the
     /// window (the last slot falls due at its very end).
     pub async fn run(&self, order: ConsumerOrder) -> Result<Report> {
-        let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
+        let config = Cached::new(CACHE_TTL);
         let mut pacer = Pacer::new(order.quota, order.start_ms, order.end_ms);
         let stop_ms = order.end_ms + GRACE_MS;
         // Receive several at once when the pace allows: fewer SQS calls.
@@ -104,21 +115,47 @@ impl Consumer {
         let window = order.end_ms.saturating_sub(order.start_ms);
         let tick = Duration::from_millis((window / 600).clamp(1, 100));
         let mut report = Report::default();
+        let pause = |ms: u64| {
+            let left = stop_ms.saturating_sub(now_ms());
+            tokio::time::sleep(Duration::from_millis(ms.min(left)))
+        };
         while !pacer.done() {
             let now = now_ms();
             if now >= stop_ms {
                 break;
             }
+            let cfg = match config
+                .get(|| room::load_config(&self.ddb, &self.env.config_table))
+                .await
+            {
+                Ok((cfg, _)) => cfg,
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    report.errors += 1;
+                    pause(RETRY_MS).await;
+                    continue;
+                }
+            };
             let allowance = pacer.allowance(now);
             let want = allowance.min(10);
             let before_end = order.end_ms.saturating_sub(now) > tick.as_millis() as u64;
-            if want == 0 || (want < batch && before_end) {
-                tokio::time::sleep(tick.min(Duration::from_millis(stop_ms - now))).await;
+            // Off: nobody is admitted in the background; a waiting visitor
+            // is let through at their next poll.
+            if !cfg.enabled || want == 0 || (want < batch && before_end) {
+                pause(tick.as_millis() as u64).await;
                 continue;
             }
             // A short long poll: an empty queue costs a call a second.
             let wait = if stop_ms - now > 1_500 { 1 } else { 0 };
-            let messages = self.receive(want, wait).await?;
+            let messages = match self.receive(want, wait).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    report.errors += 1;
+                    pause(RETRY_MS).await;
+                    continue;
+                }
+            };
             report.receives += 1;
             if messages.is_empty() {
                 continue;

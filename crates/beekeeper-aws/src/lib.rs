@@ -107,6 +107,8 @@ pub mod templates {
     pub const POLLING_RESPONSE: &str = include_str!("../templates/polling-response.vtl");
     pub const CLIENT_CHECK_REQUEST: &str = include_str!("../templates/client-check-request.vtl");
     pub const CLIENT_CHECK_RESPONSE: &str = include_str!("../templates/client-check-response.vtl");
-    /// Stage variable naming the tokens table, read by the request templates.
+    /// Stage variable naming the tokens table, read by the templates.
     pub const STAGE_VARIABLE_TOKENS_TABLE: &str = "tokensTable";
+    /// Stage variable naming the config table, read by the polling templates.
+    pub const STAGE_VARIABLE_CONFIG_TABLE: &str = "configTable";
 }

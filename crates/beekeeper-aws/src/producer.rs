@@ -113,25 +113,50 @@ impl Producer {
                 }
             },
         };
-        if let Step::Reply(reply) = entry::decide(&cfg, cookie, standing, now_ms() / 1000, request)
-        {
-            return respond(reply);
-        }
-        match self.enqueue().await {
-            Ok((token, position)) => respond(entry::arrived(&cfg, &token, position, request)),
-            Err(e) => {
-                tracing::error!("{e}");
-                respond(Reply::busy())
-            }
-        }
+        let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, request) {
+            Step::Reply(reply) => return respond(reply),
+            Step::Enqueue => None,
+            Step::Release(token) => Some(token),
+        };
+        let answer = match release {
+            Some(token) => self
+                .release(&cfg, token)
+                .await
+                .map(|token| entry::released(&cfg, &token, request)),
+            None => self
+                .enqueue()
+                .await
+                .map(|(token, position)| entry::arrived(&cfg, &token, position, request)),
+        };
+        respond(answer.unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            Reply::busy()
+        }))
+    }
+
+    /// The room is off: writes the token (the cookie's, or a fresh one) as
+    /// admitted for a session, replacing an expired admission. A place it
+    /// held in the queue is recognised later as already admitted and
+    /// dropped without using the rate.
+    async fn release(&self, cfg: &RoomConfig, token: Option<Token>) -> Result<Token> {
+        let token = match token {
+            Some(t) => t,
+            None => fresh_token()?,
+        };
+        self.ddb
+            .put_item()
+            .table_name(&self.env.tokens_table)
+            .set_item(Some(room::admission_item(cfg, &token, now_ms() / 1000)))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("let a visitor through", e))?;
+        Ok(token)
     }
 
     /// Queues a new token (awaited: no cookie for a token that is not
     /// queued) and estimates its position.
     async fn enqueue(&self) -> Result<(Token, u64)> {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| AwsError::Random(e.to_string()))?;
-        let token = Token::from_random(bytes);
+        let token = fresh_token()?;
         let body = serde_json::to_string(&QueueMessage {
             token,
             at: now_ms(),
@@ -163,6 +188,12 @@ impl Producer {
         };
         Ok((token, position))
     }
+}
+
+fn fresh_token() -> Result<Token> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| AwsError::Random(e.to_string()))?;
+    Ok(Token::from_random(bytes))
 }
 
 /// What the producer reads from the API Gateway event.

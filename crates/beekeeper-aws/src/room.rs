@@ -124,6 +124,7 @@ pub async fn load_config(ddb: &Client, table: &str) -> Result<RoomConfig> {
         .ok_or_else(|| AwsError::BadConfig(format!("no room config item in {table}")))
 }
 
+/// Writes the config item, then the switch's copies.
 pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<()> {
     ddb.put_item()
         .table_name(table)
@@ -131,7 +132,60 @@ pub async fn save_config(ddb: &Client, table: &str, cfg: &RoomConfig) -> Result<
         .send()
         .await
         .map_err(|e| AwsError::call(format!("write the room config to {table}"), e))?;
+    save_switch(ddb, table, cfg.enabled, &switch_ids().collect::<Vec<_>>()).await
+}
+
+/// The keys of the switch's copies ([`c::SWITCH_PREFIX`]).
+pub fn switch_ids() -> impl Iterator<Item = String> {
+    c::SWITCH_SHARDS
+        .chars()
+        .map(|d| format!("{}{d}", c::SWITCH_PREFIX))
+}
+
+/// Writes `enabled` into the switch's copies named `ids` (all at once).
+pub async fn save_switch(ddb: &Client, table: &str, enabled: bool, ids: &[String]) -> Result<()> {
+    let puts = ids.iter().map(|id| {
+        ddb.put_item()
+            .table_name(table)
+            .item(c::KEY, AttributeValue::S(id.clone()))
+            .item(c::ENABLED, AttributeValue::Bool(enabled))
+            .send()
+    });
+    for r in futures::future::join_all(puts).await {
+        r.map_err(|e| AwsError::call(format!("write the room's switch to {table}"), e))?;
+    }
     Ok(())
+}
+
+/// The switch's copies that do not say `enabled` (missing or different).
+pub async fn stale_switches(ddb: &Client, table: &str, enabled: bool) -> Result<Vec<String>> {
+    let keys = switch_ids()
+        .map(|id| HashMap::from([(c::KEY.to_string(), AttributeValue::S(id))]))
+        .collect::<Vec<_>>();
+    let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+        .set_keys(Some(keys))
+        .consistent_read(true)
+        .build()
+        .map_err(|e| AwsError::sdk("ask for the room's switch", e))?;
+    let out = ddb
+        .batch_get_item()
+        .request_items(table, request)
+        .send()
+        .await
+        .map_err(|e| AwsError::call(format!("read the room's switch from {table}"), e))?;
+    let items = out
+        .responses()
+        .and_then(|r| r.get(table))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(switch_ids()
+        .filter(|id| {
+            !items.iter().any(|item| {
+                get_s(item, c::KEY) == Some(id.as_str())
+                    && item.get(c::ENABLED).and_then(|v| v.as_bool().ok()) == Some(&enabled)
+            })
+        })
+        .collect())
 }
 
 /// The throttle's memory and last decision from its item (defaults for

@@ -4,7 +4,6 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use beekeeper_core::names::RATE_MAX;
 use beekeeper_core::plan::{orders, ConsumerOrder};
 use futures::future::join_all;
 
@@ -65,18 +64,14 @@ impl Trigger {
     pub async fn run_minute(&self, start_ms: u64) -> Result<Report> {
         let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
         let depth = queue_depth(&self.sqs, &self.env.queue_url).await?;
-        let rate = if cfg.enabled {
-            cfg.effective_rate()
-        } else {
-            // Off: whoever is still in line is let through as fast as the
-            // consumers go, so they are released at their next poll.
-            u32::try_from(depth).unwrap_or(u32::MAX).min(RATE_MAX)
-        };
+        let rate = cfg.effective_rate();
         // Nobody in line: no consumer this minute, so an idle room costs
         // one short trigger run a minute and nothing else. (The depth SQS
         // reports is approximate; a crowd arriving just now is planned for
-        // by the next minute's run.)
-        let orders = if depth == 0 {
+        // by the next minute's run.) Off: no consumer either; a waiting
+        // visitor is let through at their next poll, as in serve
+        // (`beekeeper_core::answer::Poll::new`).
+        let orders = if depth == 0 || !cfg.enabled {
             Vec::new()
         } else {
             orders(rate, start_ms)

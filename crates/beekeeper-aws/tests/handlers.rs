@@ -154,21 +154,45 @@ async fn producer_answers_503_without_a_cookie_when_the_queue_fails() {
     assert_eq!(header(&r, "set-cookie"), None);
 }
 
+/// Off: a visitor in line and a new one both reach the destination with a
+/// token the client check accepts (the one in line keeps theirs), within
+/// the config cache time; the queue is left to the consumers, who find the
+/// released visitor already admitted.
 #[tokio::test]
-async fn producer_sends_everybody_through_when_off_within_the_cache_time() {
+async fn producer_lets_everybody_through_with_a_token_when_off_within_the_cache_time() {
     let (_moto, sdk, env) = with_room(&room_config(60)).await;
     let producer = Producer::new(&sdk, env.clone());
-    assert_eq!(
-        producer.handle(&request(None, false)).await.status_code,
-        302
-    );
+    let queued = producer.handle(&request(None, false)).await;
+    assert_eq!(queued.status_code, 302);
+    let queued = cookie_token(&queued);
     let mut off = room_config(60);
     off.enabled = false;
     save_config(&sdk, &env, &off).await;
     tokio::time::sleep(beekeeper_aws::producer::CACHE_TTL).await;
-    let r = producer.handle(&request(None, false)).await;
-    assert_eq!(header(&r, "location"), Some("https://shop.example/sale"));
-    assert_eq!(header(&r, "set-cookie"), None);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let again = producer
+        .handle(&request(Some(&format!("bk_token={queued}")), false))
+        .await;
+    let new = producer.handle(&request(None, false)).await;
+    for (r, token) in [(&again, queued.clone()), (&new, cookie_token(&new))] {
+        assert_eq!(r.status_code, 302);
+        assert_eq!(
+            header(r, "location"),
+            Some(format!("https://shop.example/sale?bk_token={token}").as_str())
+        );
+        assert_eq!(cookie_token(r), token);
+        let token = Token::parse(&token).unwrap();
+        let a = room::admission(&ddb, &env.tokens_table, &token)
+            .await
+            .unwrap()
+            .expect("an admission the client check finds");
+        assert_eq!(a.expires_at - a.admitted_at, off.session_secs);
+    }
+    assert_eq!(depth(&sdk, &env).await, 1, "the queue is not touched");
+    save_config(&sdk, &env, &room_config(60)).await;
+    let consumer = Consumer::new(&sdk, env.clone());
+    let report = run_for(&consumer, 1, 1_500).await;
+    assert_eq!((report.admitted, report.duplicates), (0, 1), "{report:?}");
 }
 
 #[tokio::test]
@@ -186,6 +210,58 @@ async fn consumer_meets_its_quota_exactly_with_a_backlog() {
     );
     assert_eq!(consumer.admitted_count().await.unwrap(), 97);
     assert_eq!(depth(&sdk, &env).await, 150 - 97);
+}
+
+/// A consumer that starts amid faults (its queue not there yet, the room
+/// config unreadable) keeps trying within its window and still admits its
+/// whole quota once they clear.
+#[tokio::test]
+async fn a_consumer_outlasts_failed_receives_and_config_reads() {
+    let (_moto, sdk, mut env) = with_room(&room_config(60)).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    ddb.delete_item()
+        .table_name(&env.config_table)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("room".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let late = "beekeeper-shop-late";
+    env.queue_url = env.queue_url.replace("beekeeper-shop-queue", late);
+    let consumer = Consumer::new(&sdk, env.clone());
+    let run = tokio::spawn(async move { run_for(&consumer, 20, 8_000).await });
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    save_config(&sdk, &env, &room_config(60)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs.create_queue().queue_name(late).send().await.unwrap();
+    assert_eq!(url.queue_url(), Some(env.queue_url.as_str()));
+    enqueue(&sdk, &env, 30).await;
+    let report = run.await.unwrap();
+    assert_eq!(report.admitted, 20, "{report:?}");
+    assert!(report.errors >= 2, "{report:?}");
+}
+
+/// `off` reaches a consumer already running within the config cache time,
+/// as it reaches serve's admission: nobody is admitted in the background.
+#[tokio::test]
+async fn off_pauses_a_running_consumer() {
+    let (_moto, sdk, env) = with_room(&room_config(600)).await;
+    enqueue(&sdk, &env, 250).await;
+    let consumer = Consumer::new(&sdk, env.clone());
+    // 200 over 20 s: 10 a second.
+    let run = tokio::spawn(async move { run_for(&consumer, 200, 20_000).await });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut off = room_config(600);
+    off.enabled = false;
+    save_config(&sdk, &env, &off).await;
+    let report = run.await.unwrap();
+    // At most the first second and the cache time (5 s) at 10 a second,
+    // with a tick's slack; without the pause it would be 200.
+    assert!(report.admitted <= 70, "{report:?}");
+    assert!(report.admitted >= 5, "{report:?}");
 }
 
 /// A consumer dies after writing its visitors and before deleting their
@@ -287,7 +363,8 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         .all(|o| o.start_ms == start && o.end_ms == start + 59_000));
     assert_eq!(report.failed_invokes, 3);
 
-    // Off: the plan drains whoever is still in line, at once.
+    // Off: no consumer; whoever is in line is let through at their next
+    // poll, as in serve.
     let mut off = room_config(2_500);
     off.enabled = false;
     save_config(&sdk, &env, &off).await;
@@ -296,7 +373,7 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         .handle(&event.payload)
         .await
         .unwrap();
-    assert_eq!((report.enabled, report.rate), (false, 42));
+    assert_eq!((report.enabled, report.orders.len()), (false, 0));
 }
 
 /// The throttle Lambda's wiring: probes a local origin, writes the current

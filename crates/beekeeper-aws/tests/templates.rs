@@ -9,11 +9,11 @@ use beekeeper_core::answer::{Admission, ClientCheck, Poll};
 use beekeeper_core::Token;
 use beekeeper_test_support::fixtures::*;
 use beekeeper_test_support::room::*;
-use beekeeper_test_support::vtl::{get_item_in, Renderer};
+use beekeeper_test_support::vtl::{dynamodb_in, Renderer};
 use beekeeper_test_support::*;
 use serde_json::{json, Value};
 
-/// Renders with the tokens table as the stage variable.
+/// Renders with the room's tables as the stage variables.
 fn render(
     r: &mut Renderer,
     template: &str,
@@ -21,27 +21,53 @@ fn render(
     body: Option<&str>,
     now_ms: u64,
 ) -> String {
-    let vars = json!({ templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE });
+    let vars = json!({
+        templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE,
+        templates::STAGE_VARIABLE_CONFIG_TABLE: CONFIG_TABLE,
+    });
     r.render(template, params, body, now_ms, &vars)
 }
 
 const TABLE: &str = "beekeeper-shop-tokens";
+const CONFIG_TABLE: &str = "beekeeper-shop-config";
 
-async fn get_item(moto: &Moto, body: &str) -> String {
-    get_item_in(moto, "us-east-1", body).await
+async fn call(moto: &Moto, action: &str, body: &str) -> String {
+    dynamodb_in(moto, "us-east-1", action, body).await
 }
 
-/// The request must be exactly this, with only a well-formed token or "-".
+fn parse(rendered: &str) -> Value {
+    serde_json::from_str(rendered.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {rendered}"))
+}
+
+/// The client check's request must be exactly this, with only a
+/// well-formed token or "-".
 fn check_request(rendered: &str, key: &str, projection: Value) {
-    let req: Value = serde_json::from_str(rendered.trim())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {rendered}"));
     let mut expected = projection;
     expected["TableName"] = json!(TABLE);
     expected["Key"] = json!({ "token": { "S": key } });
-    assert_eq!(req, expected, "{rendered}");
+    assert_eq!(parse(rendered), expected, "{rendered}");
+}
+
+/// The poll's request must be exactly this: the token (well-formed, or
+/// "-") and the room's switch.
+fn check_poll_request(rendered: &str, key: &str) {
+    let expected = json!({ "RequestItems": {
+        TABLE: {
+            "Keys": [{ "token": { "S": key } }],
+            "ProjectionExpression": "#o,#e",
+            "ExpressionAttributeNames": { "#o": "origin", "#e": "expires_at" },
+        },
+        CONFIG_TABLE: {
+            "Keys": [{ "id": { "S": format!("switch-{}", if key == "-" { "0" } else { &key[..1] }) } }],
+            "ProjectionExpression": "#n",
+            "ExpressionAttributeNames": { "#n": "enabled" },
+        },
+    }});
+    assert_eq!(parse(rendered), expected, "{rendered}");
 }
 
 struct State {
+    env: beekeeper_aws::Env,
     cfg: beekeeper_core::RoomConfig,
     admitted: Token,
     expired: Token,
@@ -52,7 +78,10 @@ impl State {
     async fn create(moto: &Moto) -> State {
         let sdk = moto.sdk("us-east-1", true).await;
         let env = create_room(&sdk, "shop", &room_config(60)).await;
-        assert_eq!(env.tokens_table, TABLE);
+        assert_eq!(
+            (env.tokens_table.as_str(), env.config_table.as_str()),
+            (TABLE, CONFIG_TABLE)
+        );
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
         let cfg = room_config(60);
         let now_ms = now_ms();
@@ -70,6 +99,7 @@ impl State {
                 .unwrap();
         }
         State {
+            env,
             cfg,
             admitted,
             expired,
@@ -160,62 +190,66 @@ fn cookie_headers(s: &State) -> Vec<String> {
     v
 }
 
+/// With the room on and off, every cookie gets the answer serve gives.
 #[tokio::test]
 async fn polling_templates_answer_like_serve_and_never_pass_a_bad_token() {
     let moto = Moto::start();
-    let state = State::create(&moto).await;
+    let mut state = State::create(&moto).await;
+    let sdk = moto.sdk("us-east-1", true).await;
     let mut r = Renderer::start();
-    let projection = json!({ "ProjectionExpression": "#o,#e", "ExpressionAttributeNames": { "#o": "origin", "#e": "expires_at" } });
     let mut headers: Vec<Option<String>> = cookie_headers(&state).into_iter().map(Some).collect();
     headers.push(None);
-    let (mut allowed, mut refused, mut cases) = (0, 0, 0);
-    for header in headers {
-        // A third of the cases as an HTTP/2 client sends them: lower case.
-        cases += 1;
-        let name = if cases % 3 == 0 { "cookie" } else { "Cookie" };
-        let params = match &header {
-            Some(h) => json!({ "header": { name: h } }),
-            None => json!({ "header": {} }),
-        };
-        let request = render(
-            &mut r,
-            templates::POLLING_REQUEST,
-            params,
-            None,
-            state.now_ms,
-        );
-        let chosen = header.as_deref().and_then(Token::from_cookie_header);
-        let key = chosen.map_or("-".to_string(), |t| t.to_string());
-        check_request(&request, &key, projection.clone());
-        let item = get_item(&moto, &request).await;
-        let answer = render(
-            &mut r,
-            templates::POLLING_RESPONSE,
-            json!({}),
-            Some(&item),
-            state.now_ms,
-        );
-        let answer: Value = serde_json::from_str(answer.trim())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
-        // What serve answers for the same cookie and the same state.
-        let serve = match chosen {
-            Some(t) => Poll::new(&state.cfg, &t, state.admission(&t), state.now_ms / 1000),
-            None => Poll::deny(),
-        };
-        assert_eq!(
-            answer,
-            serde_json::to_value(&serve).unwrap(),
-            "cookie {header:?}"
-        );
-        if serve.allow {
-            allowed += 1
-        } else {
-            refused += 1
+    let (mut allowed, mut refused, mut entry) = (0, 0, 0);
+    for enabled in [true, false] {
+        state.cfg.enabled = enabled;
+        save_config(&sdk, &state.env, &state.cfg).await;
+        for (case, header) in headers.iter().enumerate() {
+            // A third of the cases as an HTTP/2 client sends them: lower case.
+            let name = if case % 3 == 0 { "cookie" } else { "Cookie" };
+            let params = match header {
+                Some(h) => json!({ "header": { name: h } }),
+                None => json!({ "header": {} }),
+            };
+            let request = render(
+                &mut r,
+                templates::POLLING_REQUEST,
+                params,
+                None,
+                state.now_ms,
+            );
+            let chosen = header.as_deref().and_then(Token::from_cookie_header);
+            let key = chosen.map_or("-".to_string(), |t| t.to_string());
+            check_poll_request(&request, &key);
+            let items = call(&moto, "BatchGetItem", &request).await;
+            let answer = render(
+                &mut r,
+                templates::POLLING_RESPONSE,
+                json!({}),
+                Some(&items),
+                state.now_ms,
+            );
+            // What serve answers for the same cookie and the same state.
+            let serve = Poll::new(
+                &state.cfg,
+                chosen.as_ref(),
+                chosen.and_then(|t| state.admission(&t)),
+                state.now_ms / 1000,
+            );
+            assert_eq!(
+                parse(&answer),
+                serde_json::to_value(&serve).unwrap(),
+                "cookie {header:?}, enabled {enabled}"
+            );
+            match serve.origin.as_deref() {
+                Some(beekeeper_core::names::ENTRY_FROM_ROOM) => entry += 1,
+                Some(_) => allowed += 1,
+                None => refused += 1,
+            }
         }
     }
     assert!(
-        allowed >= 5 && refused >= 100,
-        "both answers exercised: {allowed} allowed, {refused} refused"
+        allowed >= 10 && refused >= 100 && entry >= 100,
+        "every answer exercised: {allowed} allowed, {refused} refused, {entry} sent to the entry"
     );
 }
 
@@ -259,7 +293,7 @@ async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
             &chosen.map_or("-".to_string(), |t| t.to_string()),
             projection.clone(),
         );
-        let item = get_item(&moto, &request).await;
+        let item = call(&moto, "GetItem", &request).await;
         let answer = render(
             &mut r,
             templates::CLIENT_CHECK_RESPONSE,

@@ -29,17 +29,28 @@ pub struct Poll {
 }
 
 impl Poll {
-    /// `admission` is the token's record, if it has one.
+    /// The answer for the cookie's `token` (if any) and its admission
+    /// record (if any). An admitted visitor goes to the destination. When
+    /// the room is off, everyone else goes back to the entry
+    /// ([`names::ENTRY_FROM_ROOM`](crate::names::ENTRY_FROM_ROOM)), which
+    /// lets them through with a token of their own
+    /// ([`entry::Step::Release`](crate::entry::Step::Release)): both rooms
+    /// release a waiting visitor at their next poll, and neither admits
+    /// anyone in the background while off.
     pub fn new(
         cfg: &RoomConfig,
-        token: &Token,
+        token: Option<&Token>,
         admission: Option<Admission>,
         now_secs: u64,
     ) -> Poll {
-        match admission {
-            Some(a) if a.is_valid(now_secs) => Poll {
+        match (token, admission) {
+            (Some(t), Some(a)) if a.is_valid(now_secs) => Poll {
                 allow: true,
-                origin: Some(cfg.destination_for(token)),
+                origin: Some(cfg.destination_for(t)),
+            },
+            _ if !cfg.enabled => Poll {
+                allow: true,
+                origin: Some(crate::names::ENTRY_FROM_ROOM.to_string()),
             },
             _ => Poll::deny(),
         }
@@ -128,14 +139,34 @@ mod tests {
         };
         let j = |v: &dyn erased::Ser| v.json();
         assert_eq!(
-            j(&Poll::new(&cfg(), &t, Some(a), 159)),
+            j(&Poll::new(&cfg(), Some(&t), Some(a), 159)),
             format!(r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}"}}"#)
         );
         assert_eq!(
-            j(&Poll::new(&cfg(), &t, Some(a), 160)),
+            j(&Poll::new(&cfg(), Some(&t), Some(a), 160)),
             r#"{"allow":false}"#
         );
-        assert_eq!(j(&Poll::new(&cfg(), &t, None, 0)), r#"{"allow":false}"#);
+        assert_eq!(
+            j(&Poll::new(&cfg(), Some(&t), None, 0)),
+            r#"{"allow":false}"#
+        );
+        assert_eq!(j(&Poll::new(&cfg(), None, None, 0)), r#"{"allow":false}"#);
+        // Off: an admitted visitor still goes to the destination; everyone
+        // else, with or without a cookie, back to the entry.
+        let off = RoomConfig {
+            enabled: false,
+            ..cfg()
+        };
+        assert_eq!(
+            j(&Poll::new(&off, Some(&t), Some(a), 159)),
+            format!(r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}"}}"#)
+        );
+        for (token, admission) in [(Some(&t), None), (Some(&t), Some(a)), (None, None)] {
+            assert_eq!(
+                j(&Poll::new(&off, token, admission, 160)),
+                r#"{"allow":true,"origin":"../beekeeper"}"#
+            );
+        }
         assert_eq!(
             j(&ClientCheck::new(Some(a), 159)),
             r#"{"allow":true,"admittedAt":100,"expiresAt":160}"#

@@ -58,6 +58,11 @@ pub enum Step {
     Reply(Reply),
     /// A new visitor: enqueue a fresh token (durably), then [`arrived`].
     Enqueue,
+    /// The room is off: record the token as admitted for a session
+    /// (durably; the cookie's token, or a fresh one when `None`), then
+    /// [`released`]. The origin's client check then agrees with the
+    /// visitor's token, and whoever was in line leaves it now.
+    Release(Option<Token>),
 }
 
 /// What the request asked for.
@@ -70,11 +75,12 @@ pub struct Request {
 }
 
 /// What `GET /beekeeper` does for a visitor whose cookie carries `cookie`
-/// (standing as the backend found it) at `now_secs`: send them on (the
-/// room is off, or they were admitted and still may enter), show them
-/// their place again (already in line: never a second place), or put them
-/// in line ([`Step::Enqueue`]: the backend queues a fresh token durably,
-/// then answers with [`arrived`]). Both rooms call it for every arrival.
+/// (standing as the backend found it) at `now_secs`: send them on (they
+/// were admitted and still may enter), let them through with a token
+/// ([`Step::Release`]: the room is off), show them their place again
+/// (already in line: never a second place), or put them in line
+/// ([`Step::Enqueue`]: the backend queues a fresh token durably, then
+/// answers with [`arrived`]). Both rooms call it for every arrival.
 pub fn decide(
     cfg: &RoomConfig,
     cookie: Option<Token>,
@@ -82,19 +88,30 @@ pub fn decide(
     now_secs: u64,
     req: Request,
 ) -> Step {
-    if !cfg.enabled {
-        return Step::Reply(Reply::redirect(cfg.destination.clone()));
-    }
-    let Some(token) = cookie else {
-        return Step::Enqueue;
-    };
-    match standing {
-        Standing::Admitted(a) if a.is_valid(now_secs) => {
-            Step::Reply(Reply::redirect(cfg.destination_for(&token)))
+    if let (Some(token), Standing::Admitted(a)) = (cookie, standing) {
+        if a.is_valid(now_secs) {
+            return Step::Reply(Reply::redirect(cfg.destination_for(&token)));
         }
+    }
+    if !cfg.enabled {
+        return Step::Release(cookie);
+    }
+    match (cookie, standing) {
         // Already in line: the same place, never a second one.
-        Standing::Queued(position) => Step::Reply(place(cfg, &token, position, req, None)),
+        (Some(token), Standing::Queued(position)) => {
+            Step::Reply(place(cfg, &token, position, req, None))
+        }
         _ => Step::Enqueue,
+    }
+}
+
+/// The answer to a visitor let through while the room is off (after the
+/// backend recorded `token` as admitted): the destination with the token,
+/// and the cookie, so that coming back finds the same admission.
+pub fn released(cfg: &RoomConfig, token: &Token, req: Request) -> Reply {
+    Reply {
+        set_cookie: Some(token::set_cookie(token, cfg.queue_secs, req.secure)),
+        ..Reply::redirect(cfg.destination_for(token))
     }
 }
 
@@ -186,10 +203,38 @@ mod tests {
             admitted_at: 10,
             expires_at: 100,
         };
-        let off = decide(&cfg(false), Some(t), Standing::Queued(Some(3)), 50, HTML);
+        // Off: whoever is not admitted is let through with a token, the
+        // cookie's own when there is one; an admission is kept.
+        for standing in [Standing::Queued(Some(3)), Standing::Unknown] {
+            assert_eq!(
+                decide(&cfg(false), Some(t), standing, 50, HTML),
+                Step::Release(Some(t))
+            );
+        }
         assert_eq!(
-            off,
-            Step::Reply(Reply::redirect("https://shop.example/".into()))
+            decide(&cfg(false), Some(t), Standing::Admitted(a), 100, HTML),
+            Step::Release(Some(t))
+        );
+        assert_eq!(
+            decide(&cfg(false), None, Standing::Unknown, 50, HTML),
+            Step::Release(None)
+        );
+        assert_eq!(
+            decide(&cfg(false), Some(t), Standing::Admitted(a), 50, HTML),
+            Step::Reply(Reply::redirect(format!(
+                "https://shop.example/?bk_token={t}"
+            )))
+        );
+        let r = released(&cfg(false), &t, HTML);
+        assert_eq!(
+            (r.status, r.location),
+            (302, Some(format!("https://shop.example/?bk_token={t}")))
+        );
+        assert_eq!(
+            r.set_cookie,
+            Some(format!(
+                "bk_token={t}; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax; Secure"
+            ))
         );
         assert_eq!(
             decide(&cfg(true), None, Standing::Unknown, 50, HTML),

@@ -13,6 +13,10 @@ pub const ROUTE_ROOM: &str = "/room";
 /// is named, not `room/`, so every router (API Gateway's included) agrees on
 /// the resource.
 pub const ROOM_PAGE: &str = "room/index.html";
+/// The entry route as the room page reaches it: where `/polling` sends a
+/// waiting visitor when the room is off, so that the entry releases them
+/// with a token (the same relative URL works under any stage or prefix).
+pub const ENTRY_FROM_ROOM: &str = "../beekeeper";
 /// Poll route used by the room page.
 pub const ROUTE_POLL: &str = "/polling";
 /// Client-check route for the origin backend; the token follows.
@@ -69,7 +73,8 @@ pub mod tokens {
     pub const TTL: &str = "ttl";
 }
 
-/// The room config table: one item.
+/// The room config table: the config item, the throttle's item and the
+/// switch's copies.
 pub mod config {
     pub const KEY: &str = "id";
     pub const ID: &str = "room";
@@ -86,4 +91,11 @@ pub mod config {
     pub const THROTTLE_ID: &str = "throttle";
     pub const THROTTLE_STATE: &str = "state";
     pub const THROTTLE_LAST: &str = "last";
+    /// Copies of `enabled` that `/polling` reads on AWS, one per first hex
+    /// digit of the visitor's token (`switch-0` … `switch-f`; `switch-0`
+    /// without a token): a single item can serve only about 6,000
+    /// eventually consistent reads a second, sixteen spread the line's
+    /// polls beyond what API Gateway lets through.
+    pub const SWITCH_PREFIX: &str = "switch-";
+    pub const SWITCH_SHARDS: &str = "0123456789abcdef";
 }

@@ -3,7 +3,8 @@
 //! waiting visitors the room holds, and what an admitted visitor costs.
 //!
 //! Every visitor request goes through API Gateway; a poll is one API
-//! request and one DynamoDB read; a page load is one API request and one S3
+//! request and one DynamoDB read per item it reads (beekeeper: the token
+//! and a copy of the on/off switch); a page load is one API request and one S3
 //! GET per file. The model is steady state: a line of `waiting` visitors
 //! admitted at `rate` per minute, each polling on the design's schedule.
 
@@ -56,6 +57,10 @@ pub struct Design {
     pub page_files: f64,
     /// DynamoDB reads per second the token table allows, if provisioned.
     pub table_reads_per_sec: Option<f64>,
+    /// Items a poll reads (each a DynamoDB read). beekeeper's second item
+    /// is one of sixteen copies of the switch in the config table, so the
+    /// token table's reads still bound the polls.
+    pub reads_per_poll: f64,
     /// Messages a consumer receives at once; `None` for beekeeper's rule,
     /// by quota ([`receive_batch`]).
     pub receive_batch: Option<u32>,
@@ -73,6 +78,7 @@ impl Design {
         producer_memory_mb: 256.0,
         page_files: 1.0,
         table_reads_per_sec: None,
+        reads_per_poll: 2.0,
         receive_batch: None,
         // Paced over its 59-second window.
         consumer_secs: 59.0,
@@ -87,6 +93,7 @@ impl Design {
         producer_memory_mb: 128.0,
         page_files: 4.0,
         table_reads_per_sec: Some(10.0),
+        reads_per_poll: 1.0,
         receive_batch: Some(10),
         // 100 batches as fast as it can: 2 s at a batch every 20 ms.
         consumer_secs: 2.0,
@@ -245,7 +252,7 @@ pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
         lambda_gb_secs: (d.producer_ms / 1000.0 * d.producer_memory_mb
             + consumers * d.consumer_secs * d.consumer_memory_mb * share)
             / 1024.0,
-        ddb_reads: polls + 1.0 + (1.0 + consumers) * share,
+        ddb_reads: polls * d.reads_per_poll + 1.0 + (1.0 + consumers) * share,
         ddb_writes: 1.0,
         sqs_requests: 1.0 + 2.0 / f64::from(batch.max(1)) + share,
         s3_gets: d.page_files,

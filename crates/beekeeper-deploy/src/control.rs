@@ -1,5 +1,6 @@
 //! `off`, `on`, `set-rate` and `status` of a deployed room: they read and
-//! write the room config item, which the Lambdas read within seconds.
+//! write the room config item, which the Lambdas read within seconds (and
+//! `off`/`on` the switch's copies, which `/polling` reads).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use beekeeper_aws::room;
@@ -63,7 +64,12 @@ async fn update(cl: &Clients, plan: &Plan, set: &[(&str, AttributeValue)]) -> Re
 }
 
 pub async fn switch(cl: &Clients, plan: &Plan, enabled: bool) -> Result<RoomConfig> {
-    update(cl, plan, &[(c::ENABLED, AttributeValue::Bool(enabled))]).await
+    let cfg = update(cl, plan, &[(c::ENABLED, AttributeValue::Bool(enabled))]).await?;
+    let all: Vec<String> = room::switch_ids().collect();
+    room::save_switch(&cl.ddb, plan.config_table(), enabled, &all)
+        .await
+        .map_err(crate::error::from_data_plane)?;
+    Ok(cfg)
 }
 
 /// A new limit; the current rate starts from it (the throttle may cut it again).

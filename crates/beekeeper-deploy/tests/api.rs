@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use beekeeper_deploy::{control, CallLog, Plan};
 use beekeeper_test_support::census::*;
 use beekeeper_test_support::fixtures::*;
-use beekeeper_test_support::vtl::{get_item_in, Renderer};
+use beekeeper_test_support::vtl::{dynamodb_in, Renderer};
 use beekeeper_test_support::watch::{rfc3339, Watch};
 use beekeeper_test_support::*;
 use serde_json::{json, Value};
@@ -352,7 +352,8 @@ async fn serve(
                 }
             }
         }
-        "AWS" if integration.uri.ends_with(":dynamodb:action/GetItem") => {
+        "AWS" if integration.uri.contains(":dynamodb:action/") => {
+            let action = integration.uri.rsplit('/').next().unwrap_or_default();
             let req_params = json!({
                 "path": params,
                 "querystring": query_map(&uri),
@@ -365,7 +366,7 @@ async fn serve(
                 now_ms,
                 &api.stage_variables,
             );
-            let answer = get_item_in(&api.moto, &api.region, &request).await;
+            let answer = dynamodb_in(&api.moto, &api.region, action, &request).await;
             let (_, templates, _) = &integration.responses["200"];
             let out = api.renderer.lock().unwrap().render(
                 &templates["application/json"],
@@ -533,6 +534,31 @@ async fn a_crowd_goes_through_the_deployed_api() {
     let status = control::status(&c, &plan, 0).await.unwrap();
     assert_eq!(status.queue_depth, 30);
 
+    // `off` while they wait: the next poll sends the first back to the
+    // entry, which lets them through with their own token, as serve does
+    // (the producer reads the config at most 5 seconds late). Nobody else
+    // moves: no consumer runs while off.
+    control::switch(&c, &plan, false).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let poll = first.get(&http, &format!("{base}/live/polling")).await;
+    assert_eq!(
+        poll.json::<Value>().await.unwrap(),
+        json!({"allow": true, "origin": "../beekeeper"})
+    );
+    let through = first.get(&http, &entry).await;
+    assert_eq!(
+        through.headers()["location"].to_str().unwrap(),
+        format!("https://shop.example/sale?bk_token={}", first.token())
+    );
+    let check = get_json(
+        &http,
+        &format!("{base}/live/client-check/{}", first.token()),
+    )
+    .await;
+    assert_eq!(check["allow"], true, "{check}");
+    control::switch(&c, &plan, true).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
     // The schedule: the trigger every minute (the first one now).
     let trigger = format!("{}/2015-03-31/functions/trigger/invocations", watch.url);
     let tick = {
@@ -598,24 +624,29 @@ async fn a_crowd_goes_through_the_deployed_api() {
         .await
         .unwrap()
         .count();
-    assert_eq!(count, 30);
+    assert_eq!(
+        count, 30,
+        "the one let through while off is not admitted twice"
+    );
     assert!(api
         .invocations
         .lock()
         .unwrap()
         .contains(&"beekeeper-sale-consumer".to_string()));
 
-    // `off`: the next arrival goes straight to the destination (the
-    // producer reads the config at most 5 seconds late).
+    // `off`: the next arrival goes straight to the destination, with a
+    // token the origin's check accepts.
     control::switch(&c, &plan, false).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let mut late = Visitor { cookie: None };
     let r = late.get(&http, &entry).await;
     assert_eq!(r.status(), 302);
-    assert!(r.headers()["location"]
-        .to_str()
-        .unwrap()
-        .starts_with("https://shop.example/sale"));
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("https://shop.example/sale?bk_token={}", late.token())
+    );
+    let check = get_json(&http, &format!("{base}/live/client-check/{}", late.token())).await;
+    assert_eq!(check["allow"], true, "{check}");
     tick.abort();
     eprintln!("30 visitors queued, admitted and checked {took:?} after the first trigger");
 }

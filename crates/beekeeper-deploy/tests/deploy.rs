@@ -94,7 +94,15 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
                 .map(|a| a.as_str().unwrap())
         })
         .collect();
-    assert_eq!(actions, ["dynamodb:GetItem", "s3:GetObject"]);
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchGetItem",
+            "s3:GetObject"
+        ]
+    );
 
     // The bucket: public access blocked, no public grant, the room page as built.
     let bucket = &census[&format!("s3 bucket {}", plan.bucket.name)];
@@ -217,14 +225,16 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         routes["/beekeeper"]["uri"],
         plan.arns().lambda_integration("beekeeper-sale-producer")
     );
-    for (path, req, resp) in [
+    for (path, action, req, resp) in [
         (
             "/polling",
+            "BatchGetItem",
             templates::POLLING_REQUEST,
             templates::POLLING_RESPONSE,
         ),
         (
             "/client-check/{token}",
+            "GetItem",
             templates::CLIENT_CHECK_REQUEST,
             templates::CLIENT_CHECK_RESPONSE,
         ),
@@ -233,7 +243,7 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         assert_eq!(r["type"], "AWS", "{path}");
         assert_eq!(
             r["uri"],
-            "arn:aws:apigateway:eu-west-1:dynamodb:action/GetItem"
+            format!("arn:aws:apigateway:eu-west-1:dynamodb:action/{action}")
         );
         assert_eq!(
             r["credentials"],

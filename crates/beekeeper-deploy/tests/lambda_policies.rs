@@ -236,6 +236,15 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
         .insert("cookie", format!("bk_token={token}").parse().unwrap());
     let through = producer.handle(&event).await;
     assert_eq!(through.status_code, 302);
+    // Off: a new visitor is let through with an admission of their own.
+    control::switch(&c, &plan, false).await.unwrap();
+    event.headers.remove("cookie");
+    let released = Producer::new(&sdk, env.clone()).handle(&event).await;
+    assert!(released.headers["location"]
+        .to_str()
+        .unwrap()
+        .contains("bk_token="));
+    control::switch(&c, &plan, true).await.unwrap();
     check(&plan, "producer", &seen);
 
     // The trigger, with someone in line, room on and off.

@@ -224,15 +224,36 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
             return unavailable();
         }
     };
-    if let Step::Reply(reply) = entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
-        return send(reply);
+    let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
+        Step::Reply(reply) => return send(reply),
+        Step::Enqueue => None,
+        Step::Release(token) => Some(token),
+    };
+    let token = match release.flatten() {
+        Some(t) => t,
+        None => {
+            let mut bytes = [0u8; 16];
+            if getrandom::fill(&mut bytes).is_err() {
+                return unavailable();
+            }
+            Token::from_random(bytes)
+        }
+    };
+    let now = now_ms();
+    if release.is_some() {
+        return match app
+            .store
+            .release(token, now, now / 1000 + cfg.session_secs)
+            .await
+        {
+            Ok(()) => send(entry::released(&cfg, &token, req)),
+            Err(e) => {
+                tracing::warn!("cannot let a visitor through: {e}");
+                unavailable()
+            }
+        };
     }
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        return unavailable();
-    }
-    let token = Token::from_random(bytes);
-    match app.store.enqueue(token, now_ms()).await {
+    match app.store.enqueue(token, now).await {
         Ok(seq) => send(entry::arrived(&cfg, &token, app.store.position(seq), req)),
         Err(e) => {
             tracing::warn!("enqueue failed: {e}");
@@ -266,37 +287,18 @@ async fn room_asset(State(app): Shared, Path(file): Path<String>) -> Response {
 
 /// `GET /polling`: is it my turn yet?
 async fn poll(State(app): Shared, headers: HeaderMap) -> Response {
-    let Some(token) = cookie_token(&headers) else {
-        return no_store(Json(Poll::deny()).into_response());
-    };
     let cfg = app.config.borrow().clone();
-    let now = now_ms();
-    let mut standing = app.store.standing(&token);
-    if !cfg.enabled {
-        // The room is off: whoever is still in line goes through now, with a
-        // real admission so that the origin's client check agrees.
-        if let Ok(Standing::Queued(_)) = standing {
-            if let Err(e) = app
-                .store
-                .release(token, now, now / 1000 + cfg.session_secs)
-                .await
-            {
-                tracing::warn!("cannot release a visitor: {e}");
-                return unavailable();
-            }
-            standing = app.store.standing(&token);
-        }
-    }
-    match standing {
-        Ok(Standing::Admitted(a)) => {
-            no_store(Json(Poll::new(&cfg, &token, Some(a), now / 1000)).into_response())
-        }
-        Ok(_) => no_store(Json(Poll::deny()).into_response()),
+    let token = cookie_token(&headers);
+    let admission = match token.map(|t| app.store.standing(&t)).transpose() {
+        Ok(Some(Standing::Admitted(a))) => Some(a),
+        Ok(_) => None,
         Err(e) => {
             tracing::warn!("cannot look up a token: {e}");
-            unavailable()
+            return unavailable();
         }
-    }
+    };
+    let answer = Poll::new(&cfg, token.as_ref(), admission, now_ms() / 1000);
+    no_store(Json(answer).into_response())
 }
 
 /// `GET /client-check/{token}`: the origin backend asks about a visitor.

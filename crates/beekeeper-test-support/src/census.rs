@@ -469,7 +469,7 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
             .map(|s| {
                 json!({
                     "name": s.stage_name(),
-                    "variables": s.variables(),
+                    "variables": s.variables().map(|v| v.iter().collect::<BTreeMap<_, _>>()),
                     "deployed": s.deployment_id().is_some(),
                 })
             })

@@ -65,11 +65,11 @@ impl Drop for Renderer {
 }
 
 /// Sends a rendered request body to DynamoDB exactly as API Gateway's AWS
-/// integration would (action GetItem, the body untouched).
-pub async fn get_item_in(moto: &Moto, region: &str, body: &str) -> String {
+/// integration would (the integration's `action`, the body untouched).
+pub async fn dynamodb_in(moto: &Moto, region: &str, action: &str, body: &str) -> String {
     let resp = reqwest::Client::new()
         .post(&moto.url)
-        .header("x-amz-target", "DynamoDB_20120810.GetItem")
+        .header("x-amz-target", format!("DynamoDB_20120810.{action}"))
         .header("content-type", "application/x-amz-json-1.0")
         .header(
             "authorization",

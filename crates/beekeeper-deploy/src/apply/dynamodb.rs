@@ -2,6 +2,7 @@
 //! room config item in it.
 
 use aws_sdk_dynamodb::types as ddbt;
+use beekeeper_aws::room;
 use beekeeper_core::RoomConfig;
 
 use super::Ctx;
@@ -110,16 +111,28 @@ async fn wait_table(cx: &Ctx<'_>, name: &str) -> Result<()> {
 
 /// The room config item: what [`RoomConfig::resumed`] makes of the
 /// stored item and the profile, so a redeploy does not undo `off`.
+/// The config item (kept across redeploys by [`RoomConfig::resumed`]) and
+/// the switch's copies `/polling` reads, each written only if it differs.
 pub(super) async fn ensure_room_config(cx: &Ctx<'_>, table: &str) -> Result<Outcome> {
     let current = crate::control::read_config(cx.c, table).await?;
     let want = RoomConfig::resumed(current.as_ref(), &cx.plan.room);
-    if current.as_ref() == Some(&want) {
+    if current.as_ref() != Some(&want) {
+        crate::control::write_config(cx.c, table, &want).await?;
+        return Ok(if current.is_none() {
+            Outcome::Created
+        } else {
+            Outcome::Updated(vec![Change::Settings])
+        });
+    }
+    let data_plane = crate::error::from_data_plane;
+    let stale = room::stale_switches(&cx.c.ddb, table, want.enabled)
+        .await
+        .map_err(data_plane)?;
+    if stale.is_empty() {
         return Ok(Outcome::Unchanged);
     }
-    crate::control::write_config(cx.c, table, &want).await?;
-    Ok(if current.is_none() {
-        Outcome::Created
-    } else {
-        Outcome::Updated(vec![Change::Settings])
-    })
+    room::save_switch(&cx.c.ddb, table, want.enabled, &stale)
+        .await
+        .map_err(data_plane)?;
+    Ok(Outcome::Updated(vec![Change::Settings]))
 }

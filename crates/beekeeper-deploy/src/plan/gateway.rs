@@ -105,6 +105,7 @@ impl GatewayRoute {
                 }
             }
             Integration::DynamoDb {
+                action,
                 request_template,
                 response_template,
             } => {
@@ -116,7 +117,7 @@ impl GatewayRoute {
                 GatewayRoute {
                     kind: "AWS".into(),
                     http_method: "POST".into(),
-                    uri: arns.service_integration("dynamodb", "action/GetItem"),
+                    uri: arns.service_integration("dynamodb", &format!("action/{action}")),
                     credentials: role,
                     method_params,
                     request_params: BTreeMap::new(),

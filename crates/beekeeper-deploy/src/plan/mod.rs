@@ -154,8 +154,10 @@ pub enum Integration {
     Lambda { function: String },
     /// An object of the assets bucket: `key`, or the path's `{proxy}`.
     S3 { bucket: String, key: Option<String> },
-    /// DynamoDB GetItem through mapping templates.
+    /// A DynamoDB `action` (`GetItem`, `BatchGetItem`) through mapping
+    /// templates.
     DynamoDb {
+        action: String,
         request_template: String,
         response_template: String,
     },
@@ -225,6 +227,12 @@ impl Plan {
                         "Action": ["dynamodb:GetItem"],
                         "Resource": [arn.table(&tokens), arn.table(&config)],
                     }),
+                    // Off: a visitor let through is written as admitted.
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:PutItem"],
+                        "Resource": arn.table(&tokens),
+                    }),
                     logs(PRODUCER),
                 ]),
             },
@@ -282,8 +290,14 @@ impl Plan {
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
-                        "Action": ["dynamodb:GetItem"],
+                        "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem"],
                         "Resource": arn.table(&tokens),
+                    }),
+                    // `/polling` reads the room's switch beside the token.
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:BatchGetItem"],
+                        "Resource": arn.table(&config),
                     }),
                     json!({
                         "Effect": "Allow",
@@ -376,10 +390,16 @@ impl Plan {
             name: n("api"),
             stage: STAGE.into(),
             role: api_role.clone(),
-            stage_variables: BTreeMap::from([(
-                templates::STAGE_VARIABLE_TOKENS_TABLE.to_string(),
-                tokens.clone(),
-            )]),
+            stage_variables: BTreeMap::from([
+                (
+                    templates::STAGE_VARIABLE_TOKENS_TABLE.to_string(),
+                    tokens.clone(),
+                ),
+                (
+                    templates::STAGE_VARIABLE_CONFIG_TABLE.to_string(),
+                    config.clone(),
+                ),
+            ]),
             routes: vec![
                 route(
                     names::ROUTE_ENTRY.to_string(),
@@ -406,6 +426,7 @@ impl Plan {
                 route(
                     names::ROUTE_POLL.to_string(),
                     Integration::DynamoDb {
+                        action: "BatchGetItem".into(),
                         request_template: templates::POLLING_REQUEST.into(),
                         response_template: templates::POLLING_RESPONSE.into(),
                     },
@@ -413,6 +434,7 @@ impl Plan {
                 route(
                     format!("{}/{{token}}", names::ROUTE_CLIENT_CHECK),
                     Integration::DynamoDb {
+                        action: "GetItem".into(),
                         request_template: templates::CLIENT_CHECK_REQUEST.into(),
                         response_template: templates::CLIENT_CHECK_RESPONSE.into(),
                     },
@@ -568,7 +590,9 @@ impl Plan {
                 Integration::S3 { bucket, key } => {
                     format!("s3 -> {bucket}/{}", key.as_deref().unwrap_or("{proxy}"))
                 }
-                Integration::DynamoDb { .. } => "dynamodb GetItem (mapping templates)".to_string(),
+                Integration::DynamoDb { action, .. } => {
+                    format!("dynamodb {action} (mapping templates)")
+                }
             };
             line(format!("  {} {}  {to}", r.method, r.path));
         }

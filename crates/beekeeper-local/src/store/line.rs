@@ -99,6 +99,16 @@ impl Line {
         self.remove(tokens);
     }
 
+    /// Records a committed release: the admission replaces an earlier one,
+    /// then the visitor leaves the line if they were in it.
+    pub(super) fn release(&self, token: Token, a: Admission) {
+        self.admitted
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, a);
+        self.remove([token.as_str()]);
+    }
+
     pub(super) fn expire(&self, now_secs: u64) {
         {
             let mut m = self

@@ -197,9 +197,10 @@ impl Store {
         .await
     }
 
-    /// Admits one queued visitor at once (the room is off). False when the
-    /// token was not in line.
-    pub async fn release(&self, token: Token, now_ms: u64, expires_at: u64) -> Result<bool> {
+    /// Admits `token` at once until `expires_at` (the room is off), out of
+    /// the line if it is in it; an earlier admission of the token is
+    /// replaced.
+    pub async fn release(&self, token: Token, now_ms: u64, expires_at: u64) -> Result<()> {
         self.ask(|ack| Cmd::Release {
             token,
             now_ms,
@@ -311,11 +312,23 @@ mod tests {
             })
         );
         assert_eq!(s.standing(&tok(2))?, Standing::Queued(3));
-        assert!(s.release(tok(4), 6000, 100).await?);
-        assert!(!s.release(tok(4), 6000, 100).await?);
+        s.release(tok(4), 6000, 100).await?;
         assert_eq!(s.stats(6000)?.queue_depth, 2);
         assert_eq!(s.stats(6000)?.admitted_total, 3);
-        s.sweep(100_000, 3_600_000).await?;
+        // A token not in line (a new visitor while off) and a renewed
+        // admission: one admitted row each, the line untouched.
+        s.release(tok(9), 6000, 100).await?;
+        s.release(tok(4), 7000, 200).await?;
+        assert_eq!(
+            s.standing(&tok(4))?,
+            Standing::Admitted(Admission {
+                admitted_at: 7,
+                expires_at: 200
+            })
+        );
+        assert_eq!(s.stats(7000)?.queue_depth, 2);
+        assert_eq!(s.stats(7000)?.admitted_total, 4);
+        s.sweep(300_000, 3_600_000).await?;
         assert_eq!(s.standing(&tok(0))?, Standing::Unknown);
         assert_eq!(s.admit(10, 7000, 100).await?, 2);
         assert_eq!(s.admit(10, 7000, 100).await?, 0);

@@ -33,7 +33,7 @@ pub(super) enum Cmd {
         token: Token,
         now_ms: u64,
         expires_at: u64,
-        ack: oneshot::Sender<Result<bool>>,
+        ack: oneshot::Sender<Result<()>>,
     },
     Sweep {
         now_ms: u64,
@@ -167,19 +167,19 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
             expires_at,
             ack,
         } => {
-            let r = match line.seq(&token) {
-                Some(seq) => release(conn, seq, &token, now_ms, expires_at),
-                None => Ok(false),
-            };
-            if let Ok(true) = r {
-                line.admit(
-                    [token.as_str()],
+            let seq = line.seq(&token);
+            let r = release(conn, seq, &token, now_ms, expires_at);
+            if r.is_ok() {
+                line.release(
+                    token,
                     Admission {
                         admitted_at: now_ms / 1000,
                         expires_at,
                     },
                 );
-                head(conn);
+                if seq.is_some() {
+                    head(conn);
+                }
             }
             let _ = ack.send(r);
         }
@@ -232,26 +232,28 @@ fn admit(
     Ok((admitted, tokens))
 }
 
+/// Admits `token` for a session, out of the line if it is in it (`seq`),
+/// replacing an earlier admission of the token: one transaction.
 fn release(
     conn: &mut Connection,
-    seq: u64,
+    seq: Option<u64>,
     token: &Token,
     now_ms: u64,
     expires_at: u64,
-) -> Result<bool> {
+) -> Result<()> {
     let tx = conn.transaction()?;
-    let removed = tx.execute(
-        "DELETE FROM queue WHERE seq = ?1 AND token = ?2",
-        params![seq as i64, token.as_str()],
-    )?;
-    if removed > 0 {
+    if let Some(seq) = seq {
         tx.execute(
-            "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
-            params![token.as_str(), now_ms as i64, expires_at as i64],
+            "DELETE FROM queue WHERE seq = ?1 AND token = ?2",
+            params![seq as i64, token.as_str()],
         )?;
     }
+    tx.execute(
+        "INSERT OR REPLACE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
+        params![token.as_str(), now_ms as i64, expires_at as i64],
+    )?;
     tx.commit()?;
-    Ok(removed > 0)
+    Ok(())
 }
 
 /// Drops expired admissions and expired places in line; returns the tokens
