@@ -44,6 +44,8 @@ impl Env {
 pub enum AwsError {
     #[error("environment variable {0} is not set (the deployer sets it)")]
     Env(&'static str),
+    #[error("failed to {what}: no credentials found")]
+    NoCredentials { what: String },
     #[error("failed to {what}: {detail}")]
     Sdk {
         what: String,
@@ -75,6 +77,9 @@ impl AwsError {
         E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         use aws_sdk_sqs::error::ProvideErrorMetadata as _;
+        if no_credentials(&e) {
+            return AwsError::NoCredentials { what: what.into() };
+        }
         AwsError::Sdk {
             what: what.into(),
             code: e.code().map(str::to_string),
@@ -84,6 +89,21 @@ impl AwsError {
 }
 
 pub type Result<T, E = AwsError> = std::result::Result<T, E>;
+
+/// Whether a call failed because no credentials could be loaded (the SDK's
+/// `CredentialsError::CredentialsNotLoaded` anywhere in its chain), as
+/// opposed to credentials AWS refused.
+pub fn no_credentials(e: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) = err.downcast_ref() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()

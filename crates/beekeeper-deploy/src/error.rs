@@ -15,6 +15,8 @@ pub enum DeployError {
         detail: String,
         hint: Option<&'static str>,
     },
+    #[error("failed to {what}: no credentials found (hint: {NO_CREDENTIALS})")]
+    NoCredentials { what: String },
     #[error("no Lambda artifact at {path} (hint: build them with `scripts/build-lambdas --release`, or pass --artifacts DIR)")]
     MissingArtifact { path: PathBuf },
     #[error("cannot read {path}: {source}")]
@@ -79,11 +81,10 @@ pub fn is_not_found(code: Option<&str>) -> bool {
     code.is_some_and(|c| NOT_FOUND.contains(&c))
 }
 
+const NO_CREDENTIALS: &str = "no AWS credentials found: run `aws configure` or `aws sso login`, pass --aws-profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+
 fn hint_for(code: Option<&str>, detail: &str) -> Option<&'static str> {
     let code = code.unwrap_or_default();
-    if detail.contains("no credentials found") || detail.contains("failed to load credentials") {
-        return Some("no AWS credentials found: run `aws configure` or `aws sso login`, pass --aws-profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-    }
     if [
         "InvalidClientTokenId",
         "UnrecognizedClientException",
@@ -119,6 +120,7 @@ fn hint_for(code: Option<&str>, detail: &str) -> Option<&'static str> {
 pub fn from_data_plane(e: beekeeper_aws::AwsError) -> DeployError {
     match e {
         beekeeper_aws::AwsError::BadConfig(m) => DeployError::Config(m),
+        beekeeper_aws::AwsError::NoCredentials { what } => DeployError::NoCredentials { what },
         beekeeper_aws::AwsError::Sdk { what, detail, code } => DeployError::Aws {
             hint: hint_for(code.as_deref(), &detail),
             what,
@@ -139,12 +141,14 @@ pub fn aws<E>(what: impl Into<String>, e: SdkError<E, HttpResponse>) -> DeployEr
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    if beekeeper_aws::no_credentials(&e) {
+        return DeployError::NoCredentials { what: what.into() };
+    }
     let code = e.code().map(str::to_string);
     let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
     let detail = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
-        _ if chain.contains("no credentials found") => "no credentials found".to_string(),
         _ => root_cause(&e),
     };
     DeployError::Aws {

@@ -28,9 +28,7 @@ async fn account(c: &Clients, opts: &AwsOpts) -> Result<String, CliError> {
     beekeeper_deploy::account(c)
         .await
         .map_err(|e| match (&opts.aws_profile, &e) {
-            (Some(p), beekeeper_deploy::DeployError::Aws { detail, .. })
-                if detail == "no credentials found" =>
-            {
+            (Some(p), beekeeper_deploy::DeployError::NoCredentials { .. }) => {
                 CliError::AwsProfile(p.clone())
             }
             _ => e.into(),
