@@ -466,8 +466,8 @@ async fn client_check_refuses_unknown_malformed_and_expired_tokens() {
     let (valid, expired, unknown) = ("a".repeat(32), "b".repeat(32), "c".repeat(32));
     room.db()
         .execute(
-            "INSERT INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3), (?4, ?2, ?5)",
-            rusqlite::params![valid, (now - 100) as i64 * 1000, (now + 100) as i64, expired, now as i64 - 1],
+            "INSERT INTO admitted (token, admitted_ms, expires_ms) VALUES (?1, ?2, ?3), (?4, ?2, ?5)",
+            rusqlite::params![valid, (now - 100) as i64 * 1000, (now + 100) as i64 * 1000, expired, (now as i64 - 1) * 1000],
         )
         .unwrap();
     // The server answers from its mirror of the tables, loaded at start:

@@ -70,8 +70,8 @@ async fn tick_once(store: &Store, cfg: &RoomConfig, pacers: &mut [Pacer], elapse
         return 0;
     }
     let now = now_ms();
-    let expires_at = now / 1000 + cfg.session_secs;
-    let got = match store.admit(total, now, expires_at).await {
+    let expires_ms = now + cfg.session_secs * 1000;
+    let got = match store.admit(total, now, expires_ms).await {
         Ok(n) => n,
         Err(e) => {
             // Nothing was admitted (the transaction rolled back); the slots

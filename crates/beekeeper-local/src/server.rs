@@ -243,7 +243,7 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     if release.is_some() {
         return match app
             .store
-            .release(token, now, now / 1000 + cfg.session_secs)
+            .release(token, now, now + cfg.session_secs * 1000)
             .await
         {
             Ok(()) => send(entry::released(&cfg, &token, req)),

@@ -36,7 +36,7 @@ impl Line {
             }
         }
         let mut admitted = HashMap::new();
-        let mut st = conn.prepare("SELECT token, admitted_ms, expires_at FROM admitted")?;
+        let mut st = conn.prepare("SELECT token, admitted_ms, expires_ms FROM admitted")?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -45,13 +45,13 @@ impl Line {
             ))
         })?;
         for row in rows {
-            let (token, admitted_ms, expires_at) = row?;
+            let (token, admitted_ms, expires_ms) = row?;
             if let Some(t) = Token::parse(&token) {
                 admitted.insert(
                     t,
                     Admission {
                         admitted_at: admitted_ms as u64 / 1000,
-                        expires_at: expires_at as u64,
+                        expires_at: expires_ms as u64 / 1000,
                     },
                 );
             }

@@ -37,7 +37,7 @@ pub use control::Control;
 pub use schema::Stats;
 
 use line::Line;
-use schema::{read_config, stats, write_config, SCHEMA};
+use schema::{create_or_migrate, read_config, stats, write_config};
 use writer::{checkpointer, writer_loop, Cmd};
 
 /// File name of the room database inside the data directory.
@@ -124,7 +124,7 @@ impl Store {
             source,
         })?;
         let mut conn = connect(&path)?;
-        conn.execute_batch(SCHEMA)?;
+        create_or_migrate(&mut conn)?;
         let tx = conn.transaction()?;
         let cfg = RoomConfig::resumed(read_config(&tx)?.as_ref(), initial);
         write_config(&tx, &cfg)?;
@@ -187,24 +187,24 @@ impl Store {
 
     /// Moves up to `max` visitors from the head of the line to the admitted
     /// table in one transaction; returns how many were admitted.
-    pub async fn admit(&self, max: u32, now_ms: u64, expires_at: u64) -> Result<u32> {
+    pub async fn admit(&self, max: u32, now_ms: u64, expires_ms: u64) -> Result<u32> {
         self.ask(|ack| Cmd::Admit {
             max,
             now_ms,
-            expires_at,
+            expires_ms,
             ack,
         })
         .await
     }
 
-    /// Admits `token` at once until `expires_at` (the room is off), out of
+    /// Admits `token` at once until `expires_ms` (the room is off), out of
     /// the line if it is in it; an earlier admission of the token is
     /// replaced.
-    pub async fn release(&self, token: Token, now_ms: u64, expires_at: u64) -> Result<()> {
+    pub async fn release(&self, token: Token, now_ms: u64, expires_ms: u64) -> Result<()> {
         self.ask(|ack| Cmd::Release {
             token,
             now_ms,
-            expires_at,
+            expires_ms,
             ack,
         })
         .await
@@ -302,7 +302,7 @@ mod tests {
         }
         assert_eq!(s.standing(&tok(3))?, Standing::Queued(4));
         assert_eq!(s.position(4), 4);
-        assert_eq!(s.admit(2, 5000, 100).await?, 2);
+        assert_eq!(s.admit(2, 5000, 100_000).await?, 2);
         assert_eq!(s.position(4), 2);
         assert_eq!(
             s.standing(&tok(0))?,
@@ -312,13 +312,13 @@ mod tests {
             })
         );
         assert_eq!(s.standing(&tok(2))?, Standing::Queued(3));
-        s.release(tok(4), 6000, 100).await?;
+        s.release(tok(4), 6000, 100_000).await?;
         assert_eq!(s.stats(6000)?.queue_depth, 2);
         assert_eq!(s.stats(6000)?.admitted_total, 3);
         // A token not in line (a new visitor while off) and a renewed
         // admission: one admitted row each, the line untouched.
-        s.release(tok(9), 6000, 100).await?;
-        s.release(tok(4), 7000, 200).await?;
+        s.release(tok(9), 6000, 100_000).await?;
+        s.release(tok(4), 7000, 200_000).await?;
         assert_eq!(
             s.standing(&tok(4))?,
             Standing::Admitted(Admission {
@@ -330,8 +330,50 @@ mod tests {
         assert_eq!(s.stats(7000)?.admitted_total, 4);
         s.sweep(300_000, 3_600_000).await?;
         assert_eq!(s.standing(&tok(0))?, Standing::Unknown);
-        assert_eq!(s.admit(10, 7000, 100).await?, 2);
-        assert_eq!(s.admit(10, 7000, 100).await?, 0);
+        assert_eq!(s.admit(10, 7000, 100_000).await?, 2);
+        assert_eq!(s.admit(10, 7000, 100_000).await?, 0);
+        Ok(())
+    }
+
+    /// A database written before every time was in milliseconds (version
+    /// 0: `admitted.expires_at` in seconds) opens with its admissions
+    /// intact, converted once.
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_is_migrated_once() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = rusqlite::Connection::open(dir.path().join(DB_FILE))?;
+            old.execute_batch(
+                "CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, enqueued_ms INTEGER NOT NULL);
+                 CREATE TABLE admitted (token TEXT PRIMARY KEY, admitted_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                 CREATE INDEX admitted_by_time ON admitted(admitted_ms);
+                 CREATE INDEX admitted_by_expiry ON admitted(expires_at);",
+            )?;
+            old.execute(
+                "INSERT INTO admitted VALUES (?1, 5000, 1800)",
+                [tok(1).as_str()],
+            )?;
+            old.execute(
+                "INSERT INTO queue (token, enqueued_ms) VALUES (?1, 6000)",
+                [tok(2).as_str()],
+            )?;
+        }
+        let admitted = Standing::Admitted(Admission {
+            admitted_at: 5,
+            expires_at: 1800,
+        });
+        for _ in 0..2 {
+            let s = Store::open(dir.path(), &cfg())?;
+            assert_eq!(s.standing(&tok(1))?, admitted);
+            assert_eq!(s.standing(&tok(2))?, Standing::Queued(1));
+            // Swept at its expiry in milliseconds, not before.
+            s.sweep(1_799_999, 3_600_000_000).await?;
+            drop(s);
+        }
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE))?;
+        let expires: i64 = db.query_row("SELECT expires_ms FROM admitted", [], |r| r.get(0))?;
+        let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!((expires, version), (1_800_000, 1));
         Ok(())
     }
 
@@ -342,7 +384,7 @@ mod tests {
             let s = Store::open(dir.path(), &cfg())?;
             s.enqueue(tok(1), 1).await?;
             s.enqueue(tok(2), 1).await?;
-            s.admit(1, 2, 100).await?;
+            s.admit(1, 2, 100_000).await?;
         }
         // Off, and the throttle's cut (RoomConfig::resumed decides).
         Control::open(dir.path())?.update(|c| {
@@ -367,7 +409,7 @@ mod tests {
         assert_eq!(s.standing(&tok(1))?, Standing::Admitted(admitted));
         assert_eq!(s.standing(&tok(2))?, Standing::Queued(2));
         // Sequence numbers never repeat, even after the line empties.
-        s.admit(5, 3, 100).await?;
+        s.admit(5, 3, 100_000).await?;
         let seq = s.enqueue(tok(3), 4).await?;
         assert_eq!((seq, s.position(seq)), (3, 1));
         Ok(())

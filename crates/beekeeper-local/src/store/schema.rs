@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::Result;
 use beekeeper_core::RoomConfig;
 
-pub(super) const SCHEMA: &str = "
+/// Every time in the tables is in epoch milliseconds.
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     token TEXT NOT NULL,
@@ -15,10 +16,10 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE TABLE IF NOT EXISTS admitted (
     token TEXT PRIMARY KEY,
     admitted_ms INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS admitted_by_time ON admitted(admitted_ms);
-CREATE INDEX IF NOT EXISTS admitted_by_expiry ON admitted(expires_at);
+CREATE INDEX IF NOT EXISTS admitted_by_expiry ON admitted(expires_ms);
 CREATE TABLE IF NOT EXISTS room (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     config TEXT NOT NULL,
@@ -30,6 +31,34 @@ CREATE TABLE IF NOT EXISTS throttle (
     last TEXT NOT NULL
 );
 ";
+
+/// The schema's version (`PRAGMA user_version`): 1 since every time is in
+/// milliseconds (before, `admitted.expires_at` held seconds).
+const VERSION: i64 = 1;
+
+/// Creates the tables, or brings a database of an earlier version up to
+/// this one, in one transaction: a crash leaves either version whole.
+pub(super) fn create_or_migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let seconds = tx
+        .prepare("SELECT 1 FROM pragma_table_info('admitted') WHERE name = 'expires_at'")?
+        .exists([])?;
+    if seconds {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS admitted_by_expiry;
+             ALTER TABLE admitted RENAME COLUMN expires_at TO expires_ms;
+             UPDATE admitted SET expires_ms = expires_ms * 1000;",
+        )?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
 
 /// Figures `status` reports.
 #[derive(Debug, Clone, serde::Serialize)]

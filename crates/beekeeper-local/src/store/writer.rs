@@ -26,13 +26,13 @@ pub(super) enum Cmd {
     Admit {
         max: u32,
         now_ms: u64,
-        expires_at: u64,
+        expires_ms: u64,
         ack: oneshot::Sender<Result<u32>>,
     },
     Release {
         token: Token,
         now_ms: u64,
-        expires_at: u64,
+        expires_ms: u64,
         ack: oneshot::Sender<Result<()>>,
     },
     Sweep {
@@ -145,16 +145,16 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
         Cmd::Admit {
             max,
             now_ms,
-            expires_at,
+            expires_ms,
             ack,
         } => {
-            let r = admit(conn, max, now_ms, expires_at);
+            let r = admit(conn, max, now_ms, expires_ms);
             if let Ok((_, removed)) = &r {
                 line.admit(
                     removed.iter().map(String::as_str),
                     Admission {
                         admitted_at: now_ms / 1000,
-                        expires_at,
+                        expires_at: expires_ms / 1000,
                     },
                 );
                 head(conn);
@@ -164,17 +164,17 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
         Cmd::Release {
             token,
             now_ms,
-            expires_at,
+            expires_ms,
             ack,
         } => {
             let seq = line.seq(&token);
-            let r = release(conn, seq, &token, now_ms, expires_at);
+            let r = release(conn, seq, &token, now_ms, expires_ms);
             if r.is_ok() {
                 line.release(
                     token,
                     Admission {
                         admitted_at: now_ms / 1000,
-                        expires_at,
+                        expires_at: expires_ms / 1000,
                     },
                 );
                 if seq.is_some() {
@@ -206,7 +206,7 @@ fn admit(
     conn: &mut Connection,
     max: u32,
     now_ms: u64,
-    expires_at: u64,
+    expires_ms: u64,
 ) -> Result<(u32, Vec<String>)> {
     if max == 0 {
         return Ok((0, Vec::new()));
@@ -222,10 +222,10 @@ fn admit(
     let mut admitted = 0;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO admitted (token, admitted_ms, expires_ms) VALUES (?1, ?2, ?3)",
         )?;
         for t in &tokens {
-            admitted += insert.execute(params![t, now_ms as i64, expires_at as i64])? as u32;
+            admitted += insert.execute(params![t, now_ms as i64, expires_ms as i64])? as u32;
         }
     }
     tx.commit()?;
@@ -239,7 +239,7 @@ fn release(
     seq: Option<u64>,
     token: &Token,
     now_ms: u64,
-    expires_at: u64,
+    expires_ms: u64,
 ) -> Result<()> {
     let tx = conn.transaction()?;
     if let Some(seq) = seq {
@@ -249,8 +249,8 @@ fn release(
         )?;
     }
     tx.execute(
-        "INSERT OR REPLACE INTO admitted (token, admitted_ms, expires_at) VALUES (?1, ?2, ?3)",
-        params![token.as_str(), now_ms as i64, expires_at as i64],
+        "INSERT OR REPLACE INTO admitted (token, admitted_ms, expires_ms) VALUES (?1, ?2, ?3)",
+        params![token.as_str(), now_ms as i64, expires_ms as i64],
     )?;
     tx.commit()?;
     Ok(())
@@ -261,8 +261,8 @@ fn release(
 fn sweep(conn: &mut Connection, now_ms: u64, queue_ms: u64) -> Result<Vec<String>> {
     let tx = conn.transaction()?;
     tx.execute(
-        "DELETE FROM admitted WHERE expires_at <= ?1",
-        [(now_ms / 1000) as i64],
+        "DELETE FROM admitted WHERE expires_ms <= ?1",
+        [now_ms as i64],
     )?;
     let gone: Vec<String> = tx
         .prepare("DELETE FROM queue WHERE enqueued_ms < ?1 RETURNING token")?
