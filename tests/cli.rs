@@ -2,11 +2,9 @@
 //! answers, interactive through a pseudo-terminal) and `config`.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::BIN;
+use beekeeper_test_support::served::{self as common, bin};
 
 fn run(config: &std::path::Path, args: &[&str]) -> Output {
     common::command(config).args(args).output().unwrap()
@@ -227,7 +225,7 @@ fn commands_on_unknown_or_unserved_profiles_explain_themselves() {
 fn init_asks_the_six_questions_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("profiles.toml");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.arg("init")
         .env("BEEKEEPER_CONFIG", &cfg)
         .env("NO_COLOR", "1");
@@ -262,7 +260,7 @@ fn init_asks_the_six_questions_on_a_terminal() {
     assert_eq!(t["dynamic_throttle"].as_bool(), Some(true));
 
     // Re-running asks before overwriting; "no" keeps the profile.
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(["init", "tester"])
         .env("BEEKEEPER_CONFIG", &cfg)
         .env("NO_COLOR", "1");

@@ -3,7 +3,6 @@
 //! every connection.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod common;
 use beekeeper_test_support::moto;
 
 use std::io::Read;
@@ -13,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::BIN;
+use beekeeper_test_support::served::{self as common, bin};
 use serde_json::Value;
 
 fn run(config: &Path, endpoint: &str, args: &[&str]) -> Output {
@@ -269,7 +268,7 @@ fn deploy_errors_are_one_line_with_a_hint() {
 
     // No credentials anywhere: an empty home, no environment.
     let bare = |args: &[&str]| {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .env("BEEKEEPER_CONFIG", &cfg)
             .env("AWS_ENDPOINT_URL", &moto.url)

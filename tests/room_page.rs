@@ -3,15 +3,13 @@
 //! installed by scripts/test).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod common;
+use std::process::Command;
+use std::time::Duration;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use base64::Engine;
 use beekeeper_core::wait::{jittered_ms, poll_interval_secs};
-use common::{crowd, workspace_root, Room};
-use serde_json::{json, Value};
+use beekeeper_test_support::browser::Browser;
+use beekeeper_test_support::served::{self as common, crowd, workspace_root, Room};
+use serde_json::Value;
 
 /// The page's schedule.js gives the same intervals as beekeeper-core.
 #[test]
@@ -52,150 +50,6 @@ fn page_schedule_matches_the_core() {
         })
         .collect();
     assert_eq!(got, want);
-}
-
-/// A minimal WebDriver client: just the commands the test needs.
-struct Browser {
-    driver: Child,
-    url: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        Browser::with_args(&[])
-    }
-
-    fn with_args(extra: &[&str]) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver missing: scripts/test installs chromium and chromium-driver");
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let ready = Instant::now();
-        while http.get(format!("{base}/status")).send().is_err() {
-            assert!(
-                ready.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let mut args = vec![
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ];
-        args.extend_from_slice(extra);
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": args
-            }
-        }}});
-        let session: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let id = session["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{session}"))
-            .to_string();
-        Browser {
-            driver,
-            url: format!("{base}/session/{id}"),
-            http,
-        }
-    }
-
-    fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let v: Value = req.send().unwrap().json().unwrap();
-        v["value"].clone()
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        self.cmd(reqwest::Method::POST, path, Some(body))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        self.cmd(reqwest::Method::GET, path, None)
-    }
-
-    fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url }));
-    }
-
-    fn size(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({ "width": width, "height": height }));
-    }
-
-    fn current_url(&self) -> String {
-        self.get("/url").as_str().unwrap_or_default().to_string()
-    }
-
-    fn text(&self, css: &str) -> Option<String> {
-        let el = self.post("/element", json!({ "using": "css selector", "value": css }));
-        let id = el.as_object()?.values().next()?.as_str()?.to_string();
-        self.get(&format!("/element/{id}/text"))
-            .as_str()
-            .map(str::to_string)
-    }
-
-    fn screenshot(&self, name: &str) -> std::path::PathBuf {
-        let b64 = self.get("/screenshot");
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap())
-            .unwrap();
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, png).unwrap();
-        path
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, mut ok: impl FnMut(&Browser) -> bool) {
-        let start = Instant::now();
-        while !ok(self) {
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {what} (at {})",
-                self.current_url()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.http.delete(&self.url).send();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
 }
 
 /// Waiting in line, then admitted and verified at the demo shop, in a real

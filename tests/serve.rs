@@ -1,13 +1,12 @@
 //! `beekeeper serve` end to end, over real HTTP, against the real binary.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{crowd, wait_until, Room, Visitor};
+use beekeeper_test_support::origin::Origin;
+use beekeeper_test_support::served::{self as common, crowd, wait_until, Room, Visitor};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -38,7 +37,7 @@ async fn a_data_directory_serves_one_room_and_is_private() {
     let mut v = room.visitor();
     assert_eq!(v.arrive().await.status, 302);
 
-    let mut second = std::process::Command::new(common::BIN)
+    let mut second = std::process::Command::new(common::bin())
         .args(["serve", "shop", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(room.data_dir())
         .env("BEEKEEPER_CONFIG", room.config())
@@ -259,7 +258,7 @@ fn every_command_answers_one_camel_case_json_line() {
 
     // serve itself: its first line, while it runs.
     let data = tempfile::tempdir().unwrap();
-    let mut serve = std::process::Command::new(common::BIN)
+    let mut serve = std::process::Command::new(common::bin())
         .args([
             "serve",
             "other",
@@ -559,31 +558,13 @@ fn hostile_input_gets_a_4xx_or_a_normal_answer() {
     assert_eq!(room.count("SELECT count(*) FROM admitted"), 0);
 }
 
-/// An origin whose answers the test switches: healthy, failing, healthy.
-async fn switchable_origin() -> (String, std::sync::Arc<std::sync::atomic::AtomicU16>) {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    let status = std::sync::Arc::new(AtomicU16::new(200));
-    let s = status.clone();
-    let app = axum::Router::new().route(
-        "/health",
-        axum::routing::get(move || {
-            let s = s.clone();
-            async move { axum::http::StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/health"), status)
-}
-
 /// The throttle in `serve`, with the room's minute shortened to 1.2 s:
 /// it cuts the rate when the origin fails, raises it back when it recovers,
 /// and `set-rate` takes over at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_throttle_protects_a_failing_origin_and_yields_to_set_rate() {
-    use std::sync::atomic::Ordering;
-    let (probe_url, status) = switchable_origin().await;
+    let origin = Origin::start().await;
+    let probe_url = &origin.url;
     let room = Room::with_profile(
         &format!(
             "name = \"Sale\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = 500\n\
@@ -603,7 +584,7 @@ async fn the_throttle_protects_a_failing_origin_and_yields_to_set_rate() {
     });
     assert_eq!(status_json()["rateCurrent"], 500);
 
-    status.store(503, Ordering::Relaxed);
+    origin.answer(503);
     wait_for("a cut", 10, &|s| s["rateCurrent"].as_u64().unwrap() < 500);
     assert_eq!(status_json()["throttle"]["lastVerdict"], "failing");
     let text = String::from_utf8(room.cli(&["status", "shop"]).stdout).unwrap();
@@ -612,7 +593,7 @@ async fn the_throttle_protects_a_failing_origin_and_yields_to_set_rate() {
         "{text}"
     );
 
-    status.store(200, Ordering::Relaxed);
+    origin.answer(200);
     let cut = status_json()["rateCurrent"].as_u64().unwrap();
     wait_for("a recovery", 30, &|s| {
         s["rateCurrent"].as_u64().unwrap() > cut

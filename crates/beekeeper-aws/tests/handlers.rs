@@ -380,26 +380,13 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
 /// rate and its memory to the config table, and yields to set-rate.
 #[tokio::test]
 async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate() {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    use std::sync::Arc;
-    let status = Arc::new(AtomicU16::new(200));
-    let s = status.clone();
-    let app = axum::Router::new().route(
-        "/health",
-        axum::routing::get(move || {
-            let s = s.clone();
-            async move { axum::http::StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}/health", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let origin = beekeeper_test_support::origin::Origin::start().await;
 
     let moto = Moto::start();
     let sdk = moto.sdk("us-east-1", true).await;
     let mut cfg = room_config(600);
     cfg.dynamic_throttle = true;
-    cfg.probe_url = Some(origin);
+    cfg.probe_url = Some(origin.url.clone());
     let env = create_room(&sdk, "shop", &cfg).await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let throttle = beekeeper_aws::throttle::Throttle::new(&sdk, env.config_table.clone())
@@ -412,7 +399,7 @@ async fn the_throttle_cuts_the_rate_of_a_failing_origin_and_yields_to_set_rate()
         (d.verdict, d.rate, d.probes),
         (beekeeper_core::throttle::Verdict::Learning, 600, 6)
     );
-    status.store(503, Ordering::Relaxed);
+    origin.answer(503);
     let cut = throttle.run_minute().await.unwrap();
     assert_eq!(
         cut.decision.as_ref().unwrap().verdict,

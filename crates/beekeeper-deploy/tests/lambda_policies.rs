@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -176,20 +175,9 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
     let art = artifacts(dir.path());
     let c = clients(&moto, CallLog::new()).await;
     // A destination for the throttle's probes that can start failing.
-    let status = Arc::new(AtomicU16::new(200));
-    let origin = {
-        let status = status.clone();
-        let app = axum::Router::new().fallback(move || {
-            let s = status.load(Ordering::Relaxed);
-            async move { axum::http::StatusCode::from_u16(s).unwrap() }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
-    };
+    let origin = beekeeper_test_support::origin::Origin::start().await;
     let mut p = profile(true);
-    p.probe_url = Some(origin);
+    p.probe_url = Some(origin.url.clone());
     let deployed = deploy(&c, "sale", &p, &art).await.unwrap();
     let plan = Plan::new("sale", &p, Some(ACCOUNT));
     let env = Env {
@@ -289,7 +277,7 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
         .unwrap()
         .with_window(Duration::from_millis(300));
     throttle.run_minute().await.unwrap();
-    status.store(503, Ordering::Relaxed);
+    origin.answer(503);
     assert!(throttle.run_minute().await.unwrap().applied);
     check(&plan, "throttle", &seen);
 }

@@ -3,17 +3,22 @@
 //! model): a moto server, the airspeed renderer and `cargo lambda watch`,
 //! each started for one test on 127.0.0.1 ([`moto`], [`vtl`], [`watch`]);
 //! a room's data plane laid out in moto ([`room`]); deploys and an
-//! independent census of what they left ([`census`]); and the values the
-//! tests share ([`fixtures`]).
+//! independent census of what they left ([`census`]); the values the
+//! tests share ([`fixtures`]); a served room with its visitors and crowds
+//! ([`served`]), an origin whose health the test switches ([`origin`]),
+//! and headless Chromium ([`browser`]).
 //!
 //! Everything here runs inside a test, where a failed unwrap is a failed
 //! test with its message.
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
 pub mod census;
 pub mod fixtures;
 pub mod moto;
+pub mod origin;
 pub mod room;
+pub mod served;
 pub mod vtl;
 pub mod watch;
 

@@ -1,17 +1,23 @@
-//! Harness for the end-to-end tests: a real `beekeeper serve` process with
-//! its own config and data directory, and cookie-jar visitors over HTTP.
-#![allow(dead_code, clippy::unwrap_used)]
+//! A real `beekeeper serve` process with its own config and data
+//! directory, cookie-jar visitors over HTTP from loopback addresses of
+//! their own, and crowds of them: the end-to-end tests' room.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_beekeeper");
+/// The `beekeeper` binary of this build: cargo builds it before the
+/// integration tests of its crate, beside their `deps` directory.
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    dir.join(format!("beekeeper{}", std::env::consts::EXE_SUFFIX))
+}
 
 /// The binary with `config` as its profiles file, no colour, no stdin.
 pub fn command(config: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     c.env("BEEKEEPER_CONFIG", config)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
@@ -124,7 +130,7 @@ impl Room {
         } else {
             self.profile.as_str()
         };
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(["serve", target, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir())
             .env("BEEKEEPER_CONFIG", self.config())
@@ -149,7 +155,7 @@ impl Room {
 
     /// Runs the CLI against this room's profiles file.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .env("BEEKEEPER_CONFIG", self.config())
             .stdin(Stdio::null())
@@ -339,6 +345,19 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// A directory for a test's leftovers worth a look (screenshots): `name`
+/// under the target directory's `tmp`, where cargo puts test files.
+pub fn leftovers_dir(name: &str) -> PathBuf {
+    let dir = bin()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("tmp")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Fails unless every key of the JSON document is camelCase, except the
