@@ -512,6 +512,130 @@ fn raw(base: &str, request: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// The cookie's `Secure` flag follows where the room listens and the
+/// profile, never a header the client sends.
+#[test]
+fn the_cookie_is_secure_as_the_room_is_set_up_not_as_the_client_claims() {
+    let arrive = |room: &Room, headers: &str| {
+        let req = format!("GET /beekeeper HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
+        let addr = room.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let cookie = answer
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap_or_else(|| panic!("no cookie: {answer}"))
+            .to_string();
+        cookie.contains("; Secure")
+    };
+    let claims = [
+        "Host: 127.0.0.1\r\n",
+        "Host: shop.example\r\n",
+        "Host: shop.example\r\nX-Forwarded-Proto: https\r\n",
+    ];
+    let room = Room::start(10, 60_000);
+    for h in claims {
+        assert!(
+            !arrive(&room, h),
+            "listening on 127.0.0.1: not Secure ({h:?})"
+        );
+    }
+    let profile =
+        "name = \"Sale\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\n\
+                   rate = 10\ndynamic_throttle = false\nsecure_cookie = true\n";
+    let proxied = Room::with_profile(profile, 60_000);
+    for h in claims {
+        assert!(arrive(&proxied, h), "secure_cookie = true: Secure ({h:?})");
+    }
+}
+
+/// Slow clients hold nothing for long: a machine holds at most
+/// `CONNECTIONS_PER_CLIENT` connections (beyond, closed at once), headers
+/// not sent within `HEADER_READ_TIMEOUT` close the connection, visitors
+/// from other addresses are served meanwhile, and SIGTERM ends the room
+/// within 10 s whatever the slow clients do.
+#[test]
+fn slow_clients_are_cut_off_and_never_hold_the_room() {
+    use beekeeper_local::{CONNECTIONS_PER_CLIENT, HEADER_READ_TIMEOUT};
+    let mut room = Room::start(10, 60_000);
+    let addr: std::net::SocketAddr = room.base.trim_start_matches("http://").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let connect_from = |local: std::net::SocketAddr| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(local).unwrap();
+        let s = rt
+            .block_on(socket.connect(addr))
+            .unwrap()
+            .into_std()
+            .unwrap();
+        s.set_nonblocking(false).unwrap();
+        s
+    };
+    // Four attacking machines, each opening more than it may hold, each
+    // connection sending half a request.
+    let per_machine = CONNECTIONS_PER_CLIENT + 40;
+    let mut held = Vec::new();
+    for m in 0..4u8 {
+        let local = std::net::SocketAddr::from(([127, 0, 9, 1 + m], 0));
+        for _ in 0..per_machine {
+            let mut s = connect_from(local);
+            let _ = s.write_all(b"GET /beekeeper HTTP/1.1\r\nHost: shop\r\n");
+            held.push(s);
+        }
+    }
+    let opened = std::time::Instant::now();
+    // A visitor from elsewhere is served at once.
+    let ok = raw(
+        &room.base,
+        b"GET /beekeeper HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(ok, 302);
+    // Whether the room has closed a connection (EOF or reset) by now,
+    // without waiting.
+    let closed = |mut s: &std::net::TcpStream| {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let shed = held.iter().filter(|s| closed(s)).count();
+    assert_eq!(
+        shed,
+        4 * 40,
+        "beyond its share, a machine's connections are closed at once"
+    );
+    // All of them are gone once the headers are late.
+    std::thread::sleep(
+        HEADER_READ_TIMEOUT.saturating_sub(opened.elapsed()) + Duration::from_secs(2),
+    );
+    let still = held.iter().filter(|s| !closed(s)).count();
+    assert_eq!(still, 0, "connections outlived the header timeout");
+    drop(held);
+
+    // SIGTERM while slow clients hold connections (half a request each,
+    // and one that never reads its answer).
+    let mut slow: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(b"GET /room/index.html HTTP/1.1\r\nHost: x\r\n");
+            s
+        })
+        .collect();
+    let mut reader = std::net::TcpStream::connect(addr).unwrap();
+    let _ = reader.write_all(b"GET /room/index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    slow.push(reader);
+    std::thread::sleep(Duration::from_millis(300));
+    let took = room.terminate(Duration::from_secs(10));
+    assert!(took.is_some(), "still running 10 s after SIGTERM");
+    println!("exited {took:?} after SIGTERM");
+}
+
 #[test]
 fn hostile_input_gets_a_4xx_or_a_normal_answer() {
     let room = Room::start(10, 60_000);

@@ -209,10 +209,8 @@ pub fn incoming(req: &ApiGatewayProxyRequest) -> Incoming {
             json: headers
                 .all("accept")
                 .any(|a| a.contains("application/json")),
-            secure: entry::secure_cookie(
-                headers.all("host").next(),
-                headers.all("x-forwarded-proto").next(),
-            ),
+            // API Gateway answers on HTTPS only.
+            secure: entry::secure_cookie(None, false),
         },
         cookie: headers.all("cookie").find_map(Token::from_cookie_header),
     }
@@ -283,9 +281,32 @@ pub fn respond(reply: Reply) -> ApiGatewayProxyResponse {
         )),
         (None, _) => None,
     };
+    if (300..400).contains(&reply.status) && !headers.contains_key(http::header::LOCATION) {
+        // A redirect nowhere strands the visitor: never sent.
+        tracing::error!("a redirect without a valid Location");
+        return respond(Reply::busy());
+    }
     let mut r = ApiGatewayProxyResponse::default();
     r.status_code = i64::from(reply.status);
     r.headers = headers;
     r.body = body;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_is_never_sent_without_its_location() {
+        assert_eq!(
+            respond(Reply::redirect("https://shop.example/sale".into())).status_code,
+            302
+        );
+        for bad in ["https://shop.example/\nsale", "https://shop.example/\u{7f}"] {
+            let r = respond(Reply::redirect(bad.into()));
+            assert_eq!(r.status_code, 503, "{bad:?}");
+            assert!(r.headers.contains_key(http::header::RETRY_AFTER));
+        }
+    }
 }

@@ -156,20 +156,15 @@ fn place(
     }
 }
 
-/// `Secure` everywhere except plain http on a loopback host, where a
-/// browser would drop a `Secure` cookie and the visitor could never queue.
-pub fn secure_cookie(host: Option<&str>, forwarded_proto: Option<&str>) -> bool {
-    if forwarded_proto.is_some_and(|p| p.eq_ignore_ascii_case("https")) {
-        return true;
-    }
-    let host = host.unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    };
-    let loopback =
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
-    !loopback
+/// Whether the place-in-line cookie is `Secure`: as the profile says
+/// (`secure_cookie`), and otherwise unless the room is reached on a
+/// loopback address (`serve` listening on 127.0.0.1 or ::1), where a
+/// browser on plain http would drop a `Secure` cookie and the visitor could
+/// never queue. Never from a request header: a `Host` or
+/// `X-Forwarded-Proto` is whatever the client sends. On AWS the room is
+/// HTTPS only: always `Secure`.
+pub fn secure_cookie(configured: Option<bool>, listens_on_loopback: bool) -> bool {
+    configured.unwrap_or(!listens_on_loopback)
 }
 
 /// The body of a queue message: one visitor in line.
@@ -282,16 +277,11 @@ mod tests {
     }
 
     #[test]
-    fn secure_unless_plain_http_on_loopback() {
-        assert!(!secure_cookie(Some("127.0.0.1:8080"), None));
-        assert!(!secure_cookie(Some("localhost"), None));
-        assert!(!secure_cookie(Some("[::1]:80"), None));
-        assert!(secure_cookie(Some("localhost:8080"), Some("https")));
-        assert!(secure_cookie(
-            Some("abc.execute-api.us-east-1.amazonaws.com"),
-            None
-        ));
-        assert!(secure_cookie(None, None));
+    fn secure_unless_on_loopback_or_as_configured() {
+        assert!(!secure_cookie(None, true));
+        assert!(secure_cookie(None, false));
+        assert!(secure_cookie(Some(true), true));
+        assert!(!secure_cookie(Some(false), false));
     }
 
     #[test]

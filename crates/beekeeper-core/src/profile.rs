@@ -94,6 +94,10 @@ pub struct Profile {
     /// What the throttle probes (default: the destination).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_url: Option<String>,
+    /// `serve` only: whether the place-in-line cookie is `Secure`
+    /// (default: [`crate::entry::secure_cookie`]'s rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_cookie: Option<bool>,
 }
 
 fn default_session() -> u32 {
@@ -436,6 +440,7 @@ mod tests {
             session_minutes: 30,
             queue_hours: 12,
             probe_url: None,
+            secure_cookie: None,
         }
     }
 
@@ -449,6 +454,7 @@ mod tests {
             session_minutes: 30,
             queue_hours: 12,
             probe_url: None,
+            secure_cookie: None,
         }
         .room_config()
     }
@@ -501,6 +507,7 @@ mod tests {
             session_minutes: 30,
             queue_hours: 12,
             probe_url: None,
+            secure_cookie: None,
         }
         .room_config();
         let t = crate::Token::from_random([0; 16]);

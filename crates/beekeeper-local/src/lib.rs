@@ -17,7 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use beekeeper_core::RoomConfig;
 
-pub use server::Serving;
+pub use server::{
+    Serving, CONNECTIONS_PER_CLIENT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_DEADLINE,
+};
 pub use store::{Control, Stats, StoreError};
 
 /// Environment variable that shortens the room's minute, for tests only: the
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Length of the room's minute; 60 s except in tests (see [`MINUTE_MS_ENV`]).
     pub minute: Duration,
+    /// The profile's `secure_cookie` ([`beekeeper_core::entry::secure_cookie`]).
+    pub secure_cookie: Option<bool>,
 }
 
 /// The room's clock in epoch milliseconds.

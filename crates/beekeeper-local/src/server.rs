@@ -23,6 +23,8 @@ struct App {
     store: Store,
     config: watch::Receiver<Arc<RoomConfig>>,
     demo: bool,
+    /// Whether the place-in-line cookie is `Secure`, decided at start.
+    secure: bool,
     /// The room page with the room name filled in (cheap to clone).
     index: axum::body::Bytes,
 }
@@ -38,14 +40,148 @@ pub struct Serving {
     _lock: DataDir,
 }
 
+/// How long a client may take to send a request's headers, and how long a
+/// kept-alive connection may sit idle before its next request: then the
+/// connection is closed (a slow or silent client holds nothing for long).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one client address may hold at once; beyond, new ones are
+/// closed at once. A browser opens at most six; a carrier's shared address
+/// many more, so this only stops one machine from holding the room.
+pub const CONNECTIONS_PER_CLIENT: usize = 256;
+/// Connections the room holds at most (fewer when the process may open
+/// fewer files); beyond, new ones are closed at once instead of leaving
+/// the room unable to accept anybody.
+pub const MAX_CONNECTIONS: usize = 16_384;
+/// File descriptors kept for the database, the logs and the probes.
+const RESERVED_FILES: usize = 64;
+/// After Ctrl-C or SIGTERM, how long requests in flight may take to finish
+/// before the room exits anyway.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
 impl Serving {
-    /// Serves until Ctrl-C (or SIGTERM), then stops accepting and returns.
+    /// Serves until Ctrl-C (or SIGTERM), then stops accepting, lets the
+    /// requests in flight finish for at most [`SHUTDOWN_DEADLINE`], and
+    /// returns. Connections are shed, not queued, beyond [`MAX_CONNECTIONS`]
+    /// (or what the file limit allows) and [`CONNECTIONS_PER_CLIENT`].
     pub async fn run(self) -> Result<(), LocalError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown())
+        let limit = connection_limit();
+        tracing::info!(limit, "connections at most");
+        let total = Arc::new(tokio::sync::Semaphore::new(limit));
+        let per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+            Arc::default();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let stop = shutdown();
+        tokio::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of files or a connection reset before it was
+                        // taken: wait a moment rather than spin.
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+            };
+            let Ok(permit) = total.clone().try_acquire_owned() else {
+                continue;
+            };
+            let Some(slot) = ClientSlot::take(&per_client, peer.ip()) else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(self.router.clone());
+            let conn = graceful
+                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop((permit, slot));
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
             .await
-            .map_err(LocalError::Serve)
+            .is_err()
+        {
+            tracing::warn!("requests still in flight after {SHUTDOWN_DEADLINE:?}: exiting anyway");
+        }
+        Ok(())
     }
+}
+
+/// One of a client address's connections, given back when dropped.
+struct ClientSlot {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlot {
+    fn take(
+        map: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+    ) -> Option<ClientSlot> {
+        let mut m = map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_default();
+        if *n >= CONNECTIONS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            map: map.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// [`MAX_CONNECTIONS`], or fewer when the process may not open that many
+/// files. The soft file limit is first raised to the hard one, as servers
+/// do; what is left after [`RESERVED_FILES`] is the limit.
+fn connection_limit() -> usize {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let mut lim = getrlimit(Resource::Nofile);
+        if lim.current < lim.maximum {
+            let raised = Rlimit {
+                current: lim.maximum,
+                maximum: lim.maximum,
+            };
+            if setrlimit(Resource::Nofile, raised).is_ok() {
+                lim.current = lim.maximum;
+            }
+        }
+        // None is unlimited.
+        let files = lim
+            .current
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        files
+            .saturating_sub(RESERVED_FILES)
+            .clamp(1, MAX_CONNECTIONS)
+    }
+    #[cfg(not(unix))]
+    MAX_CONNECTIONS
 }
 
 async fn shutdown() {
@@ -86,6 +222,7 @@ pub(crate) fn start(
         store,
         config: rx,
         demo: cfg.demo,
+        secure: entry::secure_cookie(cfg.secure_cookie, addr.ip().is_loopback()),
     });
     let router = Router::new()
         .route("/", get(|| async { redirect("beekeeper") }))
@@ -171,10 +308,6 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// Turns the core's transport-neutral reply into an HTTP response.
 fn send(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -197,6 +330,11 @@ fn send(reply: Reply) -> Response {
         header::RETRY_AFTER,
         reply.retry_after.map(|s| s.to_string()),
     );
+    if r.status().is_redirection() && !r.headers().contains_key(header::LOCATION) {
+        // A redirect nowhere strands the visitor: never sent.
+        tracing::error!("a redirect without a valid Location");
+        return unavailable();
+    }
     no_store(r)
 }
 
@@ -209,10 +347,7 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     let cfg = app.config.borrow().clone();
     let req = entry::Request {
         json: wants_json(&headers),
-        secure: entry::secure_cookie(
-            header(&headers, "host"),
-            header(&headers, "x-forwarded-proto"),
-        ),
+        secure: app.secure,
     };
     let cookie = cookie_token(&headers);
     let standing = match cookie.map(|t| app.store.standing(&t)).transpose() {
@@ -327,4 +462,20 @@ async fn demo(State(app): Shared) -> Response {
         assets::DEMO_PAGE,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_is_never_sent_without_its_location() {
+        let ok = send(Reply::redirect("https://shop.example/sale".into()));
+        assert_eq!(ok.status(), StatusCode::FOUND);
+        for bad in ["https://shop.example/\nsale", "https://shop.example/\u{7f}"] {
+            let r = send(Reply::redirect(bad.into()));
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{bad:?}");
+            assert!(r.headers().contains_key(header::RETRY_AFTER));
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub fn profile(dynamic_throttle: bool) -> Profile {
         session_minutes: 30,
         queue_hours: 12,
         probe_url: None,
+        secure_cookie: None,
     }
 }
 

@@ -161,6 +161,7 @@ pub fn run(files: &Files, args: InitArgs) -> Result<Created, CliError> {
         session_minutes: DEFAULT_SESSION_MINUTES,
         queue_hours: DEFAULT_QUEUE_HOURS,
         probe_url: None,
+        secure_cookie: None,
     };
     file.profiles.insert(profile_name.clone(), profile.clone());
     files.save_profiles(&file)?;

@@ -59,6 +59,7 @@ pub struct Settings {
     pub session_minutes: u32,
     pub queue_hours: u32,
     pub probe_url: Option<String>,
+    pub secure_cookie: Option<bool>,
 }
 
 impl From<&Profile> for Settings {
@@ -72,6 +73,7 @@ impl From<&Profile> for Settings {
             session_minutes: p.session_minutes,
             queue_hours: p.queue_hours,
             probe_url: p.probe_url.clone(),
+            secure_cookie: p.secure_cookie,
         }
     }
 }

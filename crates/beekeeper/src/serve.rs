@@ -24,6 +24,7 @@ fn demo_profile() -> Profile {
         session_minutes: 30,
         queue_hours: 1,
         probe_url: None,
+        secure_cookie: None,
     }
 }
 
@@ -69,6 +70,7 @@ pub async fn run(files: &Files, args: ServeArgs, format: Format) -> Result<(), C
         data_dir: data_dir.clone(),
         demo: args.demo,
         minute: beekeeper_local::minute_from_env(),
+        secure_cookie: profile.secure_cookie,
     })
     .await?;
     let base = format!("http://{}", serving.addr);

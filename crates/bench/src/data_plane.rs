@@ -244,6 +244,7 @@ async fn deploy(
         session_minutes: 30,
         queue_hours: 12,
         probe_url: None,
+        secure_cookie: None,
     };
     let plan = Plan::new(name, &profile, Some(moto::ACCOUNT));
     let consumer_function = plan

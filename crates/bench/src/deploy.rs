@@ -92,6 +92,7 @@ pub fn run(args: Args) -> Result<(), String> {
             session_minutes: 30,
             queue_hours: 12,
             probe_url: None,
+            secure_cookie: None,
         };
         let (mut first, mut again, mut gone) = (Phase::new(), Phase::new(), Phase::new());
         for round in 0..args.rounds {

@@ -277,6 +277,7 @@ mod tests {
             session_minutes: 30,
             queue_hours: 12,
             probe_url: None,
+            secure_cookie: None,
         };
         Plan::new("sale", &profile, Some("123456789012"))
     }
