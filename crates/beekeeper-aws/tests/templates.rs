@@ -32,7 +32,9 @@ const TABLE: &str = "beekeeper-shop-tokens";
 const CONFIG_TABLE: &str = "beekeeper-shop-config";
 
 async fn call(moto: &Moto, action: &str, body: &str) -> String {
-    dynamodb_in(moto, "us-east-1", action, body).await
+    let (status, answer) = dynamodb_in(moto, "us-east-1", action, body).await;
+    assert_eq!(status, 200, "DynamoDB refused {body}: {answer}");
+    answer
 }
 
 fn parse(rendered: &str) -> Value {
@@ -258,7 +260,7 @@ async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
     let moto = Moto::start();
     let state = State::create(&moto).await;
     let mut r = Renderer::start();
-    let projection = json!({ "ProjectionExpression": "#a,#e", "ExpressionAttributeNames": { "#a": "admitted_at", "#e": "expires_at" } });
+    let projection = json!({ "ConsistentRead": true, "ProjectionExpression": "#a,#e", "ExpressionAttributeNames": { "#a": "admitted_at", "#e": "expires_at" } });
     let (a, e) = (state.admitted.to_string(), state.expired.to_string());
     let paths = [
         a.clone(),

@@ -366,8 +366,27 @@ async fn serve(
                 now_ms,
                 &api.stage_variables,
             );
-            let answer = dynamodb_in(&api.moto, &api.region, action, &request).await;
-            let (_, templates, _) = &integration.responses["200"];
+            let (status, answer) = dynamodb_in(&api.moto, &api.region, action, &request).await;
+            // API Gateway picks the response whose selection pattern
+            // matches the service's status, else the default one.
+            let status = status.to_string();
+            let (code, (_, templates, maps)) = integration
+                .responses
+                .iter()
+                .find(|(_, (p, _, _))| {
+                    p.as_ref().is_some_and(|p| {
+                        regex::Regex::new(&format!("^{p}$"))
+                            .unwrap()
+                            .is_match(&status)
+                    })
+                })
+                .or_else(|| {
+                    integration
+                        .responses
+                        .iter()
+                        .find(|(_, (p, _, _))| p.is_none())
+                })
+                .unwrap();
             let out = api.renderer.lock().unwrap().render(
                 &templates["application/json"],
                 req_params,
@@ -375,11 +394,16 @@ async fn serve(
                 now_ms,
                 &api.stage_variables,
             );
-            (
-                [("content-type", "application/json")],
-                out.trim().to_string(),
-            )
-                .into_response()
+            let mut resp = Response::builder()
+                .status(code.parse::<u16>().unwrap())
+                .header("content-type", "application/json");
+            for (to, from) in maps {
+                // Static values are quoted: 'no-store'.
+                if let Some(v) = from.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+                    resp = resp.header(to.trim_start_matches("method.response.header."), v);
+                }
+            }
+            resp.body(out.trim().to_string().into()).unwrap()
         }
         other => panic!("integration {other} {} is not served", integration.uri),
     }
@@ -523,8 +547,9 @@ async fn a_crowd_goes_through_the_deployed_api() {
         .get(&http, &format!("{base}/live/room/nothing.js"))
         .await;
     assert_eq!(missing.status(), 404);
-    // Nobody is admitted yet.
+    // Nobody is admitted yet; no cache keeps the answer.
     let poll = first.get(&http, &format!("{base}/live/polling")).await;
+    assert_eq!(poll.headers()["cache-control"], "no-store");
     assert_eq!(poll.json::<Value>().await.unwrap(), json!({"allow": false}));
     // Coming back keeps the place: no second place in line.
     let again = first.get(&http, &entry).await;
@@ -648,5 +673,26 @@ async fn a_crowd_goes_through_the_deployed_api() {
     let check = get_json(&http, &format!("{base}/live/client-check/{}", late.token())).await;
     assert_eq!(check["allow"], true, "{check}");
     tick.abort();
+
+    // The table fails (here: gone): the origin gets a 503 it can tell from
+    // a refusal, never {"allow":false} for an admitted visitor.
+    c.ddb
+        .delete_table()
+        .table_name(plan.tokens_table())
+        .send()
+        .await
+        .unwrap();
+    for path in [
+        format!("client-check/{}", late.token()),
+        "polling".to_string(),
+    ] {
+        let r = late.get(&http, &format!("{base}/live/{path}")).await;
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.headers()["retry-after"], "5");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"error": "unavailable"})
+        );
+    }
     eprintln!("30 visitors queued, admitted and checked {took:?} after the first trigger");
 }

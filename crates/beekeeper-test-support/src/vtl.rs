@@ -65,8 +65,9 @@ impl Drop for Renderer {
 }
 
 /// Sends a rendered request body to DynamoDB exactly as API Gateway's AWS
-/// integration would (the integration's `action`, the body untouched).
-pub async fn dynamodb_in(moto: &Moto, region: &str, action: &str, body: &str) -> String {
+/// integration would (the integration's `action`, the body untouched):
+/// the HTTP status and the body of the answer.
+pub async fn dynamodb_in(moto: &Moto, region: &str, action: &str, body: &str) -> (u16, String) {
     let resp = reqwest::Client::new()
         .post(&moto.url)
         .header("x-amz-target", format!("DynamoDB_20120810.{action}"))
@@ -79,6 +80,5 @@ pub async fn dynamodb_in(moto: &Moto, region: &str, action: &str, body: &str) ->
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "DynamoDB refused {body}");
-    resp.text().await.unwrap()
+    (resp.status().as_u16(), resp.text().await.unwrap())
 }

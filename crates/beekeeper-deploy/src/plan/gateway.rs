@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use super::{Arns, Integration};
 
+/// The body of a `503` when the data store failed, in both rooms' shape
+/// of an error.
+pub const UNAVAILABLE: &str = "{\"error\":\"unavailable\"}";
+
 /// One route as API Gateway holds it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +118,8 @@ impl GatewayRoute {
                 } else {
                     BTreeMap::new()
                 };
+                let header = |h: &str| format!("method.response.header.{h}");
+                let no_store = (header("Cache-Control"), "'no-store'".to_string());
                 GatewayRoute {
                     kind: "AWS".into(),
                     http_method: "POST".into(),
@@ -122,13 +128,31 @@ impl GatewayRoute {
                     method_params,
                     request_params: BTreeMap::new(),
                     request_templates: json_templates(request_template),
-                    responses: vec![GatewayResponse {
-                        status: "200".into(),
-                        pattern: None,
-                        method_params: BTreeMap::new(),
-                        params: BTreeMap::new(),
-                        templates: json_templates(response_template),
-                    }],
+                    responses: vec![
+                        GatewayResponse {
+                            status: "200".into(),
+                            pattern: None,
+                            method_params: BTreeMap::from([(header("Cache-Control"), false)]),
+                            params: BTreeMap::from([no_store.clone()]),
+                            templates: json_templates(response_template),
+                        },
+                        // DynamoDB failed (throttled, unavailable): an
+                        // answer the origin tells apart from a refusal,
+                        // never {"allow":false}.
+                        GatewayResponse {
+                            status: "503".into(),
+                            pattern: Some("[45]\\d{2}".into()),
+                            method_params: BTreeMap::from([
+                                (header("Cache-Control"), false),
+                                (header("Retry-After"), false),
+                            ]),
+                            params: BTreeMap::from([
+                                no_store,
+                                (header("Retry-After"), "'5'".to_string()),
+                            ]),
+                            templates: json_templates(UNAVAILABLE),
+                        },
+                    ],
                 }
             }
         }
