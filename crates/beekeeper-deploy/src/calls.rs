@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -21,6 +22,9 @@ pub struct Call {
     pub service: String,
     pub operation: String,
     pub mutating: bool,
+    /// The account an S3 call said the bucket must belong to
+    /// (`x-amz-expected-bucket-owner`), as sent.
+    pub expected_bucket_owner: Option<String>,
 }
 
 impl fmt::Display for Call {
@@ -52,6 +56,14 @@ pub enum Fault {
 struct Inner {
     calls: Vec<Call>,
     fail_change: Option<(usize, Fault)>,
+}
+
+/// Where an operation's call sits in the record.
+#[derive(Debug, Clone)]
+struct CallIndex(usize);
+
+impl Storable for CallIndex {
+    type Storer = StoreReplace<Self>;
 }
 
 /// Marks an operation whose answer is to be lost.
@@ -125,10 +137,13 @@ impl Intercept for CallLog {
             mutating: is_mutating(&operation),
             service,
             operation,
+            expected_bucket_owner: None,
         };
         tracing::debug!(call = %call, mutating = call.mutating, "aws call");
         let mut inner = self.lock();
         inner.calls.push(call.clone());
+        cfg.interceptor_state()
+            .store_put(CallIndex(inner.calls.len() - 1));
         if call.mutating {
             let index = inner.calls.iter().filter(|c| c.mutating).count();
             match inner.fail_change {
@@ -143,6 +158,25 @@ impl Intercept for CallLog {
                         .store_put(LoseAnswer(index, call.to_string()));
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let owner = context
+            .request()
+            .headers()
+            .get("x-amz-expected-bucket-owner")
+            .map(str::to_string);
+        if let (Some(owner), Some(CallIndex(i))) = (owner, cfg.load::<CallIndex>()) {
+            if let Some(call) = self.lock().calls.get_mut(*i) {
+                call.expected_bucket_owner = Some(owner);
             }
         }
         Ok(())

@@ -231,11 +231,13 @@ impl Destroy<'_> {
     /// Its objects first: S3 deletes only empty buckets.
     async fn bucket(&self) -> Result<Outcome> {
         let (c, name) = (self.c, &self.plan.bucket.name);
-        delete_if_ours!(self, found::bucket(c, name).await?, |f| {
+        let owner = self.plan.account.as_str();
+        delete_if_ours!(self, found::bucket(c, name, owner).await?, |f| {
             loop {
                 let keys: Vec<String> =
                     c.s3.list_objects_v2()
                         .bucket(name)
+                        .expected_bucket_owner(owner)
                         .send()
                         .await
                         .ctx(format!("list bucket {name}"))?
@@ -249,6 +251,7 @@ impl Destroy<'_> {
                 for key in keys {
                     c.s3.delete_object()
                         .bucket(name)
+                        .expected_bucket_owner(owner)
                         .key(&key)
                         .send()
                         .await
@@ -257,6 +260,7 @@ impl Destroy<'_> {
             }
             c.s3.delete_bucket()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .send()
                 .await
                 .found(format!("delete bucket {name}"))?

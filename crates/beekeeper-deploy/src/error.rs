@@ -30,6 +30,8 @@ pub enum DeployError {
         owner: String,
         profile: String,
     },
+    #[error("s3 bucket {0} exists in another AWS account; beekeeper never uses a bucket it does not own (hint: deploy under another profile name, or find out who created it)")]
+    BucketTaken(String),
     #[error(
         "{resource} did not become ready in time: {detail} (hint: run deploy again to finish)"
     )]

@@ -8,7 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
 use beekeeper_core::names::TAG_PROFILE;
 
 use crate::clients::Clients;
-use crate::error::{aws, is_not_found, Result, SdkResult};
+use crate::error::{aws, is_not_found, DeployError, Result, SdkResult};
 
 /// A resource that exists, the profile its tag names, and what was read.
 pub struct Found<T> {
@@ -73,18 +73,44 @@ pub async fn log_group(c: &Clients, name: &str) -> Result<Option<Found<Option<i3
     }))
 }
 
-pub async fn bucket(c: &Clients, name: &str) -> Result<Option<Found<()>>> {
-    if c.s3
-        .head_bucket()
+/// The bucket `name` of `account`. A bucket of that name in another account
+/// (S3's names are global, and the name is predictable) is
+/// [`DeployError::BucketTaken`]: S3 refuses every call that names the
+/// expected owner, and the account's own list must hold the bucket too.
+pub async fn bucket(c: &Clients, name: &str, account: &str) -> Result<Option<Found<()>>> {
+    let head =
+        c.s3.head_bucket()
+            .bucket(name)
+            .expected_bucket_owner(account)
+            .send()
+            .await;
+    match head {
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(403) => {
+            return Err(DeployError::BucketTaken(name.to_string()))
+        }
+        head => {
+            if head.found(format!("read bucket {name}"))?.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+    let mine =
+        c.s3.list_buckets()
+            .prefix(name)
+            .send()
+            .await
+            .ctx("list the account's buckets")?;
+    if !mine.buckets().iter().any(|b| b.name() == Some(name)) {
+        return Err(DeployError::BucketTaken(name.to_string()));
+    }
+    let tags = match c
+        .s3
+        .get_bucket_tagging()
         .bucket(name)
+        .expected_bucket_owner(account)
         .send()
         .await
-        .found(format!("read bucket {name}"))?
-        .is_none()
     {
-        return Ok(None);
-    }
-    let tags = match c.s3.get_bucket_tagging().bucket(name).send().await {
         Ok(out) => out.tag_set,
         Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         // A bucket without tags answers NoSuchTagSet.

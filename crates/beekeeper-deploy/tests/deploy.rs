@@ -561,3 +561,95 @@ async fn every_interrupted_deploy_is_finished_by_the_next_and_destroyed_cleanly(
         "the bystander was touched"
     );
 }
+
+/// S3 bucket names are global and the room's is predictable: every call on
+/// the bucket names the account it must belong to (S3 refuses it
+/// otherwise), and a bucket of the planned name created first by another
+/// account stops the deploy with a clear error, its contents untouched.
+#[tokio::test]
+async fn the_bucket_is_always_the_account_s_own() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let art = artifacts(dir.path());
+    let log = CallLog::new();
+    let c = clients(&moto, log.clone()).await;
+    let p = profile(false);
+    deploy(&c, "sale", &p, &art).await.unwrap();
+    deploy(&c, "sale", &p, &art).await.unwrap();
+    destroy(&c, "sale", &p).await.unwrap();
+    let s3_calls: Vec<_> = log
+        .calls()
+        .into_iter()
+        .filter(|call| call.service == "S3")
+        .collect();
+    assert!(s3_calls.len() > 10, "{s3_calls:?}");
+    for call in &s3_calls {
+        let expected = match call.operation.as_str() {
+            // A creation has nobody to expect; the list is the account's own.
+            "CreateBucket" | "ListBuckets" => None,
+            _ => Some(ACCOUNT.to_string()),
+        };
+        assert_eq!(call.expected_bucket_owner, expected, "{call}");
+    }
+
+    // Another account creates the bucket "taken" will want first.
+    let sdk = sdk(&moto).await;
+    let sts = aws_sdk_sts::Client::new(&sdk);
+    let other = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/sniper")
+        .role_session_name("sniper")
+        .send()
+        .await
+        .unwrap();
+    let creds = other.credentials().unwrap();
+    let sniper = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_string()),
+                None,
+                "sniper",
+            ))
+            .force_path_style(true)
+            .build(),
+    );
+    let plan = Plan::new("taken", &p, Some(ACCOUNT));
+    sniper
+        .create_bucket()
+        .bucket(&plan.bucket.name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = deploy(&c, "taken", &p, &art).await.unwrap_err();
+    assert!(matches!(err, DeployError::BucketTaken(_)), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "s3 bucket {} exists in another AWS account",
+            plan.bucket.name
+        )),
+        "{err}"
+    );
+    let inside = sniper
+        .list_objects_v2()
+        .bucket(&plan.bucket.name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        inside.contents().is_empty(),
+        "the page went into their bucket"
+    );
+    let tagged = sniper
+        .get_bucket_tagging()
+        .bucket(&plan.bucket.name)
+        .send()
+        .await;
+    assert!(tagged.is_err(), "their bucket was tagged as ours");
+}

@@ -568,6 +568,7 @@ pub fn iam_actions(call: &beekeeper_deploy::calls::Call) -> Vec<String> {
     };
     let action = match (prefix, op) {
         ("s3", "HeadBucket" | "ListObjectsV2") => "ListBucket",
+        ("s3", "ListBuckets") => "ListAllMyBuckets",
         ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
         ("s3", "PutPublicAccessBlock") => "PutBucketPublicAccessBlock",
         (_, op) => op,

@@ -8,10 +8,14 @@ use crate::progress::{Change, Changes, Outcome};
 
 pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
     use aws_sdk_s3::types as s3t;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
     let s3 = &cx.c.s3;
     let name = &cx.plan.bucket.name;
+    // Every call but the creation names the account the bucket must belong
+    // to: S3 refuses it on a bucket someone else created under this name.
+    let owner = cx.plan.account.as_str();
     let mut changes = Changes::default();
-    let found = found::bucket(cx.c, name).await?;
+    let found = found::bucket(cx.c, name, owner).await?;
     let mut tagged = false;
     if let Some(f) = found {
         tagged = cx.check_owner(&format!("s3 bucket {name}"), f.owner)?;
@@ -26,7 +30,13 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
                     .build(),
             );
         }
-        create.send().await.ctx(format!("create bucket {name}"))?;
+        create.send().await.map_err(|e| {
+            if e.code() == Some("BucketAlreadyExists") {
+                DeployError::BucketTaken(name.clone())
+            } else {
+                crate::error::aws(format!("create bucket {name}"), e)
+            }
+        })?;
         changes.created();
     }
     if !tagged {
@@ -34,6 +44,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
         let tagging = s3t::Tagging::builder().set_tag_set(Some(tags)).build()?;
         s3.put_bucket_tagging()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .tagging(tagging)
             .send()
             .await
@@ -43,6 +54,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
     let block = s3
         .get_public_access_block()
         .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
         .found(format!("read the public access block of {name}"))?
@@ -56,6 +68,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
     if !blocked {
         s3.put_public_access_block()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .public_access_block_configuration(
                 s3t::PublicAccessBlockConfiguration::builder()
                     .block_public_acls(true)
@@ -72,6 +85,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
     let listed = s3
         .list_objects_v2()
         .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
         .ctx(format!("list bucket {name}"))?;
@@ -85,6 +99,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
             let out = s3
                 .get_object()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .key(&obj.key)
                 .send()
                 .await
@@ -107,6 +122,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
         if !same {
             s3.put_object()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .key(&obj.key)
                 .content_type(&obj.content_type)
                 .body(obj.body.clone().into_bytes().into())
@@ -122,6 +138,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
     {
         s3.delete_object()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .key(stray)
             .send()
             .await
