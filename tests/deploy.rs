@@ -86,6 +86,7 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
         &[
             "tags",
             "policy",
+            "trust",
             "attributes",
             "environment",
             "stageVariables",

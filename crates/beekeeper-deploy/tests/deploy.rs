@@ -81,6 +81,22 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
             assert!(st["Resource"].to_string().contains("beekeeper-sale-"));
         }
     }
+    // API Gateway may assume its role only for this account's APIs.
+    assert_eq!(
+        census["iam role beekeeper-sale-api-role"]["trust"]["Statement"][0]["Condition"],
+        serde_json::json!({
+            "StringEquals": { "aws:SourceAccount": ACCOUNT },
+            "ArnLike": { "aws:SourceArn": format!("arn:aws:execute-api:eu-west-1:{ACCOUNT}:*") },
+        })
+    );
+    for role in plan
+        .roles
+        .iter()
+        .filter(|r| r.service == "lambda.amazonaws.com")
+    {
+        let r = &census[&format!("iam role {}", role.name)];
+        assert_eq!(r["trust"], role.trust, "{}", role.name);
+    }
     let api_role = &census["iam role beekeeper-sale-api-role"]["policies"]["beekeeper"];
     let actions: Vec<&str> = api_role["Statement"]
         .as_array()

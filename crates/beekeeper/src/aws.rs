@@ -84,11 +84,16 @@ impl Progress for Steps {
     }
 }
 
+/// Where the Lambda zips are: `--artifacts`, else `lambda/` of the target
+/// directory this binary was built in (`target/release/beekeeper` reads
+/// `target/lambda/`, where `scripts/build-lambdas` writes them), never a
+/// directory relative to wherever the command is run.
 fn artifacts_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
-            .join("lambda")
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("lambda")))
+            .unwrap_or_else(|| PathBuf::from("/nonexistent/beekeeper-lambda"))
     })
 }
 
@@ -240,5 +245,27 @@ impl DeployedRoom {
             wait_seconds_for_new_arrival: s.wait_seconds_for_new_arrival,
             throttle: output::Throttle::new(cfg, s.throttle.as_ref()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifacts_are_found_beside_the_build_not_the_working_directory() {
+        let exe = std::env::current_exe().unwrap();
+        let dir = artifacts_dir(None);
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert_eq!(
+            Some(dir.as_path()),
+            exe.parent()
+                .and_then(|d| d.parent())
+                .map(|t| t.join("lambda"))
+                .as_deref()
+        );
+        std::env::set_current_dir(std::env::temp_dir()).unwrap();
+        assert_eq!(artifacts_dir(None), dir);
+        assert_eq!(artifacts_dir(Some("x".into())), PathBuf::from("x"));
     }
 }

@@ -1,7 +1,7 @@
 //! IAM: a role per Lambda and one for API Gateway, each with its trust
 //! policy and one inline policy.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Ctx;
 use crate::error::{Result, SdkResult};
@@ -11,14 +11,7 @@ use crate::progress::{Change, Changes, Outcome};
 
 pub(super) async fn ensure(cx: &Ctx<'_>, role: &RolePlan) -> Result<Outcome> {
     let iam = &cx.c.iam;
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": { "Service": role.service },
-            "Action": "sts:AssumeRole",
-        }],
-    });
+    let trust = &role.trust;
     let mut changes = Changes::default();
     let label = format!("iam role {}", role.name);
     match found::role(cx.c, &role.name).await? {
@@ -47,7 +40,7 @@ pub(super) async fn ensure(cx: &Ctx<'_>, role: &RolePlan) -> Result<Outcome> {
                 changes.add(Change::Tags);
             }
             let current = f.it.assume_role_policy_document().and_then(parse_policy);
-            if current.as_ref() != Some(&trust) {
+            if current.as_ref() != Some(trust) {
                 iam.update_assume_role_policy()
                     .role_name(&role.name)
                     .policy_document(trust.to_string())
@@ -112,6 +105,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn policies_come_back_url_encoded() {

@@ -52,6 +52,9 @@ pub struct RolePlan {
     pub name: String,
     /// The service allowed to assume the role.
     pub service: String,
+    /// The trust policy: `service` may assume the role, on the conditions
+    /// given (none for the Lambdas' roles).
+    pub trust: Value,
     /// The role's one inline policy (named [`POLICY_NAME`]).
     pub policy: Value,
 }
@@ -212,10 +215,33 @@ impl Plan {
         });
         let policy =
             |statements: Vec<Value>| json!({ "Version": "2012-10-17", "Statement": statements });
+        let trust = |service: &str, condition: Option<Value>| {
+            let mut statement = json!({
+                "Effect": "Allow",
+                "Principal": { "Service": service },
+                "Action": "sts:AssumeRole",
+            });
+            if let Some(c) = condition {
+                statement["Condition"] = c;
+            }
+            policy(vec![statement])
+        };
+        let lambda_trust = trust("lambda.amazonaws.com", None);
+
+        // API Gateway assumes its role only for this account's APIs (the
+        // confused deputy: another account's API naming this role).
+        let api_trust = trust(
+            "apigateway.amazonaws.com",
+            Some(json!({
+                "StringEquals": { "aws:SourceAccount": account },
+                "ArnLike": { "aws:SourceArn": arn.of("execute-api", "*") },
+            })),
+        );
         let roles = vec![
             RolePlan {
                 name: role(PRODUCER),
                 service: "lambda.amazonaws.com".into(),
+                trust: lambda_trust.clone(),
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
@@ -239,6 +265,7 @@ impl Plan {
             RolePlan {
                 name: role(TRIGGER),
                 service: "lambda.amazonaws.com".into(),
+                trust: lambda_trust.clone(),
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
@@ -257,6 +284,7 @@ impl Plan {
             RolePlan {
                 name: role(CONSUMER),
                 service: "lambda.amazonaws.com".into(),
+                trust: lambda_trust.clone(),
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
@@ -275,6 +303,7 @@ impl Plan {
             RolePlan {
                 name: role(THROTTLE),
                 service: "lambda.amazonaws.com".into(),
+                trust: lambda_trust.clone(),
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
@@ -287,6 +316,7 @@ impl Plan {
             RolePlan {
                 name: role("api"),
                 service: "apigateway.amazonaws.com".into(),
+                trust: api_trust,
                 policy: policy(vec![
                     json!({
                         "Effect": "Allow",
