@@ -435,8 +435,8 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
                             k.clone(),
                             json!({
                                 "pattern": v.selection_pattern(),
-                                "templates": v.response_templates(),
-                                "params": v.response_parameters(),
+                                "templates": v.response_templates().map(sorted),
+                                "params": v.response_parameters().map(sorted),
                             }),
                         )
                     })
@@ -446,13 +446,13 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
                 path,
                 json!({
                     "auth": m.authorization_type(),
-                    "params": m.request_parameters(),
+                    "params": m.request_parameters().map(sorted),
                     "type": i.and_then(|i| i.r#type()).map(|t| t.as_str().to_string()),
                     "method": i.and_then(|i| i.http_method()),
                     "uri": i.and_then(|i| i.uri()),
                     "credentials": i.and_then(|i| i.credentials()),
-                    "requestParams": i.and_then(|i| i.request_parameters()),
-                    "requestTemplates": i.and_then(|i| i.request_templates()),
+                    "requestParams": i.and_then(|i| i.request_parameters()).map(sorted),
+                    "requestTemplates": i.and_then(|i| i.request_templates()).map(sorted),
                     "responses": responses,
                 }),
             );
@@ -469,7 +469,7 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
             .map(|s| {
                 json!({
                     "name": s.stage_name(),
-                    "variables": s.variables().map(|v| v.iter().collect::<BTreeMap<_, _>>()),
+                    "variables": s.variables().map(sorted),
                     "deployed": s.deployment_id().is_some(),
                 })
             })
@@ -526,6 +526,11 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
         );
     }
     out
+}
+
+/// A map AWS (and moto) returns in any order, in key order.
+fn sorted<K: Ord + Clone, V: Clone>(m: &std::collections::HashMap<K, V>) -> BTreeMap<K, V> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The census with the profile's name and the API's id written out of it,
