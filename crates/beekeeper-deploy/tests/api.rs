@@ -333,17 +333,7 @@ async fn serve(
                         .raw_response()
                         .map_or(500, |r| r.status().as_u16())
                         .to_string();
-                    let (code, (_, templates, _)) = integration
-                        .responses
-                        .iter()
-                        .find(|(_, (p, _, _))| {
-                            p.as_ref().is_some_and(|p| {
-                                regex::Regex::new(&format!("^{p}$"))
-                                    .unwrap()
-                                    .is_match(&status)
-                            })
-                        })
-                        .unwrap();
+                    let (code, (_, templates, _)) = select(&integration.responses, &status);
                     let body = templates
                         .get("application/json")
                         .cloned()
@@ -367,26 +357,8 @@ async fn serve(
                 &api.stage_variables,
             );
             let (status, answer) = dynamodb_in(&api.moto, &api.region, action, &request).await;
-            // API Gateway picks the response whose selection pattern
-            // matches the service's status, else the default one.
             let status = status.to_string();
-            let (code, (_, templates, maps)) = integration
-                .responses
-                .iter()
-                .find(|(_, (p, _, _))| {
-                    p.as_ref().is_some_and(|p| {
-                        regex::Regex::new(&format!("^{p}$"))
-                            .unwrap()
-                            .is_match(&status)
-                    })
-                })
-                .or_else(|| {
-                    integration
-                        .responses
-                        .iter()
-                        .find(|(_, (p, _, _))| p.is_none())
-                })
-                .unwrap();
+            let (code, (_, templates, maps)) = select(&integration.responses, &status);
             let out = api.renderer.lock().unwrap().render(
                 &templates["application/json"],
                 req_params,
@@ -407,6 +379,22 @@ async fn serve(
         }
         other => panic!("integration {other} {} is not served", integration.uri),
     }
+}
+
+/// The integration response API Gateway picks for the service's `status`:
+/// the one whose selection pattern matches it, else the default one.
+fn select<'a>(responses: &'a BTreeMap<String, Answer>, status: &str) -> (&'a String, &'a Answer) {
+    responses
+        .iter()
+        .find(|(_, (p, _, _))| {
+            p.as_ref().is_some_and(|p| {
+                regex::Regex::new(&format!("^{p}$"))
+                    .unwrap()
+                    .is_match(status)
+            })
+        })
+        .or_else(|| responses.iter().find(|(_, (p, _, _))| p.is_none()))
+        .unwrap()
 }
 
 struct Visitor {
