@@ -76,6 +76,67 @@ async fn a_data_directory_serves_one_room_and_is_private() {
     }
 }
 
+/// The most admitted in any window of `len` ms (starting at an admission).
+fn peak(times: &[u64], len: u64) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|&&x| x < times[i] + len)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The common case: the room is idle, then the email goes out and a crowd
+/// (more than a minute's worth, each visitor from a loopback address of
+/// its own) arrives some way into one of the room's minutes. Read from the
+/// room's own admission times: no sliding 5 seconds above ⌈1.2 R/12⌉, no
+/// sliding minute above R + max(1, ⌈R/100⌉), and the first visitor is in
+/// within a couple of seconds. The minute is 12 s, as below, so the
+/// windows are 1 s and 12 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_into_an_idle_room_stays_within_every_sliding_window() {
+    const MINUTE: u64 = 12_000;
+    for rate in [60usize, 600, 6_000] {
+        let room = Room::start_in_memory(rate as u32, MINUTE);
+        // Idle until 5/12 of a minute and a bit: mid-minute, off any tick.
+        tokio::time::sleep(Duration::from_millis(MINUTE * 5 / 12 + 130)).await;
+        let n = rate * 13 / 10 + 20;
+        let arrived = now_ms();
+        crowd(&room.base, n, 32).await;
+        let drained = wait_until(Duration::from_secs(60), || {
+            room.count("SELECT count(*) FROM queue") == 0
+        });
+        assert!(drained, "rate {rate}: the line never emptied");
+        let times = room.admission_times();
+        assert_eq!(times.len(), n, "rate {rate}: everybody admitted once");
+        let (five, minute) = (peak(&times, MINUTE / 12), peak(&times, MINUTE));
+        let (five_bound, minute_bound) = ((rate * 12).div_ceil(120), rate + rate.div_ceil(100));
+        println!(
+            "rate {rate}: {n} visitors, most in any sliding 5 s {five} (bound {five_bound}), \
+             in any sliding minute {minute} (bound {minute_bound}), first admitted {} ms after the crowd began",
+            times[0].saturating_sub(arrived)
+        );
+        assert!(five <= five_bound, "rate {rate}: 5 s {five} > {five_bound}");
+        assert!(
+            minute <= minute_bound,
+            "rate {rate}: minute {minute} > {minute_bound}"
+        );
+        assert!(
+            minute * 100 >= rate * 99,
+            "rate {rate}: a full minute admits the rate ({minute})"
+        );
+        // A couple of real seconds, scaled to the 12-second minute.
+        assert!(
+            times[0] < arrived + 2_000 * MINUTE / 60_000 + 200,
+            "rate {rate}: the first visitor waited {} ms",
+            times[0] - arrived
+        );
+    }
+}
+
 /// The room's minute is shortened to 12 s: 600 admits per minute with a
 /// backlog of 2,000 visitors. A slot is then 20 ms and 1% of a minute
 /// 120 ms, five times less than in production, so the database lives in
@@ -322,6 +383,17 @@ async fn off_releases_the_line_and_on_restores_it() {
     // ...and everybody in line is sent back to the entry at their next
     // poll, which lets them through with their own token: an admission the
     // origin can check. Nobody in line is admitted in the background.
+    // An idle room let its first arrival straight in, before the switch:
+    // they are not waiting.
+    let db = room.db();
+    let mut st = db.prepare("SELECT token FROM admitted").unwrap();
+    let before_off: HashSet<String> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    waiting.retain(|v| !before_off.contains(v.token()));
+    assert!(waiting.len() >= 19, "{}", waiting.len());
     let admitted = room.count("SELECT COUNT(*) FROM admitted");
     for v in &mut waiting {
         let token = v.token().to_string();

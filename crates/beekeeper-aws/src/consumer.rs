@@ -10,6 +10,11 @@
 //! message that can never be read goes to the dead-letter queue after the
 //! queue's maximum receive count.
 //!
+//! An order is worked once: the consumer claims it in the minute's ledger
+//! first (Lambda may deliver an asynchronous invoke twice), and adds each
+//! batch to the ledger before writing it, so that the next minute's
+//! trigger sees everything this minute admitted (`room::ledger_add`).
+//!
 //! A consumer works its whole window whatever happens in it: the room
 //! config is read again every [`CACHE_TTL`] (`off` pauses admission within
 //! seconds, as in serve; a failed read keeps the last config), and a failed
@@ -56,8 +61,11 @@ pub struct Report {
     /// Messages left in the queue: unreadable bodies or failed writes.
     pub left: u32,
     pub receives: u32,
-    /// Failed receives and config reads, each retried within the window.
+    /// Failed receives, config reads and ledger writes, each retried
+    /// within the window.
     pub errors: u32,
+    /// The order had been claimed already: this run admitted nobody.
+    pub repeated: bool,
 }
 
 /// The outcome of writing one received batch.
@@ -107,18 +115,37 @@ impl Consumer {
     /// window (the last slot falls due at its very end).
     pub async fn run(&self, order: ConsumerOrder) -> Result<Report> {
         let config = Cached::new(CACHE_TTL);
-        let mut pacer = Pacer::new(order.quota, order.start_ms, order.end_ms);
+        let mut report = Report::default();
+        let mut pacer = Pacer::new(&order);
         let stop_ms = order.end_ms + GRACE_MS;
         // Receive several at once when the pace allows: fewer SQS calls.
         let batch = receive_batch(order.quota);
         // Look at the pacer 600 times a window (every 98 ms in a real minute).
         let window = order.end_ms.saturating_sub(order.start_ms);
         let tick = Duration::from_millis((window / 600).clamp(1, 100));
-        let mut report = Report::default();
         let pause = |ms: u64| {
             let left = stop_ms.saturating_sub(now_ms());
             tokio::time::sleep(Duration::from_millis(ms.min(left)))
         };
+        loop {
+            match room::claim_order(&self.ddb, &self.env.config_table, &order).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    tracing::warn!(
+                        slot = order.slot,
+                        "order already claimed: a repeated invoke"
+                    );
+                    report.repeated = true;
+                    return Ok(report);
+                }
+                Err(e) if now_ms() < stop_ms => {
+                    tracing::warn!("{e}; retrying");
+                    report.errors += 1;
+                    pause(RETRY_MS).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         while !pacer.done() {
             let now = now_ms();
             if now >= stop_ms {
@@ -141,6 +168,9 @@ impl Consumer {
             let before_end = order.end_ms.saturating_sub(now) > tick.as_millis() as u64;
             // Off: nobody is admitted in the background; a waiting visitor
             // is let through at their next poll.
+            if !cfg.enabled {
+                pacer.idle(now);
+            }
             if !cfg.enabled || want == 0 || (want < batch && before_end) {
                 pause(tick.as_millis() as u64).await;
                 continue;
@@ -157,7 +187,27 @@ impl Consumer {
                 }
             };
             report.receives += 1;
+            if (messages.len() as u32) < want {
+                // The line ran dry: no slots pile up for a burst later.
+                pacer.idle(now_ms());
+            }
             if messages.is_empty() {
+                continue;
+            }
+            let counted = room::ledger_add(
+                &self.ddb,
+                &self.env.config_table,
+                &order,
+                now_ms(),
+                messages.len() as u32,
+            )
+            .await;
+            if let Err(e) = counted {
+                // Not written, not deleted: back in line after the
+                // visibility timeout, admitted by this or a later consumer.
+                tracing::warn!("{e}; retrying");
+                report.errors += 1;
+                pause(RETRY_MS).await;
                 continue;
             }
             let written = self.write(&cfg, &messages).await;
@@ -266,6 +316,19 @@ impl Consumer {
             Ok(_) => {}
             Err(e) => tracing::warn!("{}", AwsError::sdk("delete admitted messages", e)),
         }
+    }
+
+    /// Opens `order`'s minute in the ledger, as the trigger does before it
+    /// invokes the minute's consumers (for tests and tools that make
+    /// orders themselves).
+    pub async fn open_minute(&self, order: &ConsumerOrder) -> Result<bool> {
+        room::open_minute(
+            &self.ddb,
+            &self.env.config_table,
+            order.start_ms,
+            order.minute_ms(),
+        )
+        .await
     }
 
     /// Counts the admitted items (for tests and tools; a full scan).

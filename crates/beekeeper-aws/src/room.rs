@@ -6,6 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use beekeeper_core::answer::Admission;
 use beekeeper_core::names::{config as c, tokens as t};
+use beekeeper_core::pace::{Carry, CARRY_BUCKETS};
+use beekeeper_core::plan::ConsumerOrder;
 use beekeeper_core::throttle::{Decision, State};
 use beekeeper_core::{RoomConfig, Token};
 
@@ -232,6 +234,127 @@ pub async fn admission(ddb: &Client, table: &str, token: &Token) -> Result<Optio
         .await
         .map_err(|e| AwsError::sdk(format!("read a token from {table}"), e))?;
     Ok(out.item().and_then(admission_from_item))
+}
+
+/// The ledger item of the minute starting at `start_ms` ([`c::LEDGER_PREFIX`]).
+pub fn ledger_id(start_ms: u64, minute_ms: u64) -> String {
+    format!("{}{}", c::LEDGER_PREFIX, (start_ms / minute_ms.max(1)) % 2)
+}
+
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Opens the ledger of the minute starting at `start_ms`: true the first
+/// time, false when that minute (or a later one) is open already, so that
+/// a trigger delivered twice starts the minute's consumers once.
+pub async fn open_minute(ddb: &Client, table: &str, start_ms: u64, minute_ms: u64) -> Result<bool> {
+    let out = ddb
+        .put_item()
+        .table_name(table)
+        .item(c::KEY, AttributeValue::S(ledger_id(start_ms, minute_ms)))
+        .item(c::LEDGER_START, n(start_ms))
+        .condition_expression("attribute_not_exists(#start) OR #start < :s")
+        .expression_attribute_names("#start", c::LEDGER_START)
+        .expression_attribute_values(":s", n(start_ms))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+        Err(e) => Err(AwsError::call(
+            format!("open the minute's ledger in {table}"),
+            e,
+        )),
+    }
+}
+
+/// What the room admitted in the minute starting at `start_ms`, from its
+/// ledger (empty when that minute had no consumers).
+pub async fn read_carry(ddb: &Client, table: &str, start_ms: u64, minute_ms: u64) -> Result<Carry> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key(c::KEY, AttributeValue::S(ledger_id(start_ms, minute_ms)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::call(format!("read the last minute's ledger in {table}"), e))?;
+    let Some(item) = out
+        .item()
+        .filter(|i| get_n(i, c::LEDGER_START) == Some(start_ms))
+    else {
+        return Ok(Carry::default());
+    };
+    Ok(Carry(
+        (0..CARRY_BUCKETS)
+            .map(|j| {
+                get_n(item, &format!("{}{j}", c::LEDGER_BUCKET_PREFIX))
+                    .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
+            })
+            .collect(),
+    ))
+}
+
+/// Claims `order` in its minute's ledger: false when it was claimed
+/// already (a consumer invoked twice with the same order) or its minute has
+/// been overtaken.
+pub async fn claim_order(ddb: &Client, table: &str, order: &ConsumerOrder) -> Result<bool> {
+    let out = ddb
+        .update_item()
+        .table_name(table)
+        .key(
+            c::KEY,
+            AttributeValue::S(ledger_id(order.start_ms, order.minute_ms())),
+        )
+        .update_expression("SET #start = :s, #o = :q")
+        .condition_expression(
+            "attribute_not_exists(#o) AND (attribute_not_exists(#start) OR #start = :s)",
+        )
+        .expression_attribute_names("#start", c::LEDGER_START)
+        .expression_attribute_names("#o", format!("{}{}", c::LEDGER_CLAIM_PREFIX, order.slot))
+        .expression_attribute_values(":s", n(order.start_ms))
+        .expression_attribute_values(":q", n(order.quota.into()))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+        Err(e) => Err(AwsError::call(
+            format!("claim the consumer's order in {table}"),
+            e,
+        )),
+    }
+}
+
+/// Adds `count` admissions at `at_ms` to the ledger of `order`'s minute,
+/// before they are written: the next minute's carry never counts fewer
+/// than the room admitted.
+pub async fn ledger_add(
+    ddb: &Client,
+    table: &str,
+    order: &ConsumerOrder,
+    at_ms: u64,
+    count: u32,
+) -> Result<()> {
+    let minute_ms = order.minute_ms();
+    let bucket = Carry::bucket(order.start_ms, minute_ms, at_ms);
+    ddb.update_item()
+        .table_name(table)
+        .key(
+            c::KEY,
+            AttributeValue::S(ledger_id(order.start_ms, minute_ms)),
+        )
+        .update_expression("ADD #b :n")
+        .condition_expression("#start = :s")
+        .expression_attribute_names("#start", c::LEDGER_START)
+        .expression_attribute_names("#b", format!("{}{bucket}", c::LEDGER_BUCKET_PREFIX))
+        .expression_attribute_values(":s", n(order.start_ms))
+        .expression_attribute_values(":n", n(count.into()))
+        .send()
+        .await
+        .map_err(|e| AwsError::call(format!("count admissions in the ledger in {table}"), e))?;
+    Ok(())
 }
 
 #[cfg(test)]

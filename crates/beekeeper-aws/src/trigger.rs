@@ -1,10 +1,20 @@
 //! The trigger Lambda: every minute, plan this minute's consumers and
 //! start them.
+//!
+//! EventBridge delivers at least once, so a minute may be triggered twice:
+//! the trigger opens the minute's ledger item with a conditional write
+//! first, and a second run for the same minute starts nobody. The orders
+//! carry what the room admitted in the minute before, read from that
+//! minute's ledger, so that the sliding-window promises hold across the
+//! boundary (`beekeeper_core::pace`).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use beekeeper_core::plan::{orders, ConsumerOrder};
+
+/// A real minute: EventBridge's schedule.
+pub const MINUTE_MS: u64 = 60_000;
 use futures::future::join_all;
 
 use crate::producer::queue_depth;
@@ -15,6 +25,7 @@ pub struct Trigger {
     ddb: aws_sdk_dynamodb::Client,
     lambda: aws_sdk_lambda::Client,
     env: Env,
+    minute_ms: u64,
 }
 
 /// What one minute's trigger did.
@@ -24,6 +35,9 @@ pub struct Report {
     pub rate: u32,
     pub orders: Vec<ConsumerOrder>,
     pub failed_invokes: u32,
+    /// This minute had been planned already (a repeated delivery): nobody
+    /// was started.
+    pub repeated: bool,
 }
 
 impl Trigger {
@@ -49,7 +63,13 @@ impl Trigger {
             ddb,
             lambda,
             env,
+            minute_ms: MINUTE_MS,
         }
+    }
+
+    /// A shorter minute than EventBridge's (tests).
+    pub fn with_minute(self, minute_ms: u64) -> Trigger {
+        Trigger { minute_ms, ..self }
     }
 
     /// Handles the scheduled event; the minute starts at the event's time.
@@ -71,10 +91,18 @@ impl Trigger {
         // by the next minute's run.) Off: no consumer either; a waiting
         // visitor is let through at their next poll, as in serve
         // (`beekeeper_core::answer::Poll::new`).
+        let minute = self.minute_ms;
+        let mut repeated = false;
         let orders = if depth == 0 || !cfg.enabled {
             Vec::new()
+        } else if !room::open_minute(&self.ddb, &self.env.config_table, start_ms, minute).await? {
+            repeated = true;
+            Vec::new()
         } else {
-            orders(rate, start_ms)
+            let previous = start_ms.saturating_sub(minute);
+            let carry =
+                room::read_carry(&self.ddb, &self.env.config_table, previous, minute).await?;
+            orders(rate, start_ms, minute, &carry)
         };
         let function = self
             .env
@@ -104,6 +132,7 @@ impl Trigger {
             rate,
             orders,
             failed_invokes: failed,
+            repeated,
         })
     }
 }

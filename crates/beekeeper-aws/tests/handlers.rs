@@ -58,7 +58,10 @@ async fn run_for(
         quota,
         start_ms: start,
         end_ms: start + window_ms,
+        ..Default::default()
     };
+    // What the trigger does before it invokes a consumer.
+    assert!(consumer.open_minute(&order).await.unwrap());
     consumer.run(order).await.unwrap()
 }
 
@@ -374,6 +377,64 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         .await
         .unwrap();
     assert_eq!((report.enabled, report.orders.len()), (false, 0));
+}
+
+/// EventBridge and Lambda deliver at least once: a minute triggered twice,
+/// each of its orders invoked twice, still admits the minute's rate once,
+/// with a backlog of three times that. The ledger then holds what the
+/// minute admitted, for the next minute's carry.
+#[tokio::test]
+async fn a_minute_delivered_twice_admits_its_rate_once() {
+    let (_moto, sdk, mut env) = with_room(&room_config(30)).await;
+    env.consumer_function = Some("beekeeper-shop-consumer".into());
+    enqueue(&sdk, &env, 90).await;
+    // A 6-second minute starting now (its start a multiple of the minute,
+    // as EventBridge's are of 60 s).
+    let minute = 6_000;
+    let start = now_ms() / minute * minute + minute;
+    tokio::time::sleep(std::time::Duration::from_millis(start - now_ms())).await;
+    let trigger = || Trigger::new(&sdk, env.clone()).with_minute(minute);
+    let (a, b) = (trigger(), trigger());
+    let (first, second) = tokio::join!(a.run_minute(start), b.run_minute(start));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let (planned, again) = if first.repeated {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    assert!(again.repeated && again.orders.is_empty(), "{again:?}");
+    assert_eq!(planned.orders.iter().map(|o| o.quota).sum::<u32>(), 30);
+    let consumer = Consumer::new(&sdk, env.clone());
+    let runs = planned
+        .orders
+        .iter()
+        .flat_map(|o| [o.clone(), o.clone()])
+        .map(|o| consumer.run(o));
+    let reports: Vec<_> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reports.iter().filter(|r| r.repeated).count(),
+        planned.orders.len()
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.admitted).sum::<u32>(),
+        30,
+        "{reports:?}"
+    );
+    assert_eq!(consumer.admitted_count().await.unwrap(), 30);
+    assert_eq!(depth(&sdk, &env).await, 60);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let carry = room::read_carry(&ddb, &env.config_table, start, minute)
+        .await
+        .unwrap();
+    assert_eq!(carry.0.iter().sum::<u32>(), 30, "{carry:?}");
+    // The next minute's orders carry it.
+    enqueue(&sdk, &env, 1).await;
+    let next = trigger().run_minute(start + minute).await.unwrap();
+    assert!(next.orders.iter().all(|o| o.carry == carry));
 }
 
 /// The throttle Lambda's wiring: probes a local origin, writes the current

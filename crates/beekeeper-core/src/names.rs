@@ -98,4 +98,15 @@ pub mod config {
     /// polls beyond what API Gateway lets through.
     pub const SWITCH_PREFIX: &str = "switch-";
     pub const SWITCH_SHARDS: &str = "0123456789abcdef";
+    /// The minute ledger: two items, `minute-0` and `minute-1`, one for
+    /// even minutes and one for odd. The trigger opens the minute's item
+    /// once (a second delivery of the same minute finds it open and starts
+    /// nobody); each consumer claims its order in it (`o{slot}`) and adds
+    /// its admissions to the minute's buckets (`b0` … `b119`, see
+    /// `pace::Carry`), which the next minute's trigger reads as its carry.
+    pub const LEDGER_PREFIX: &str = "minute-";
+    /// N: the start of the minute the item holds (epoch ms).
+    pub const LEDGER_START: &str = "start";
+    pub const LEDGER_BUCKET_PREFIX: &str = "b";
+    pub const LEDGER_CLAIM_PREFIX: &str = "o";
 }

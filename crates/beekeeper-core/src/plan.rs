@@ -1,5 +1,7 @@
 //! The trigger's fan-out plan: how many consumers, and each one's quota.
 
+use crate::pace::Carry;
+
 /// Most visitors one consumer admits in a minute. Sized for a Lambda consumer
 /// receiving batches of 10 from SQS; at 20,000/min this is 20 consumers.
 pub const CONSUMER_CAPACITY: u32 = 1000;
@@ -56,25 +58,118 @@ pub fn receive_batch(quota: u32) -> u32 {
     (quota / 150).clamp(1, 10)
 }
 
+/// A consumer's window in a minute of `minute_ms`: its first 59/60, so that
+/// two minutes' consumers never overlap.
+pub fn window_ms(minute_ms: u64) -> u64 {
+    minute_ms * 59 / 60
+}
+
 /// What the trigger tells one consumer: admit `quota` visitors, paced over
-/// `[start_ms, end_ms)` (epoch milliseconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// `[start_ms, end_ms)` (epoch milliseconds), as its share of the room's
+/// `rate` with the room's admissions of the minute before (`carry`; see
+/// [`crate::pace`]). The fields after `end_ms` default for an order of an
+/// earlier version still in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsumerOrder {
+    /// Which of the minute's orders this is: a consumer claims it, so that
+    /// an order delivered twice is worked once.
+    #[serde(default)]
+    pub slot: u32,
     pub quota: u32,
     pub start_ms: u64,
     pub end_ms: u64,
+    /// The room's rate this minute (0: the quota).
+    #[serde(default)]
+    pub rate: u32,
+    /// The quotas of all the orders running beside this one, added up:
+    /// the rate, or less for the rest of a minute (0: the rate).
+    #[serde(default)]
+    pub total: u32,
+    /// The minute the window stands for (0: 60/59 of the window).
+    #[serde(default)]
+    pub minute_ms: u64,
+    #[serde(default)]
+    pub carry: Carry,
+}
+
+impl ConsumerOrder {
+    /// The length of the minute this order's window stands for.
+    pub fn minute_ms(&self) -> u64 {
+        match self.minute_ms {
+            0 => (self.end_ms.saturating_sub(self.start_ms) * 60).div_ceil(59),
+            m => m,
+        }
+    }
+
+    /// The room's rate the order is a share of.
+    pub fn room_rate(&self) -> u32 {
+        match self.rate {
+            0 => self.quota,
+            r => r,
+        }
+    }
+
+    /// The quotas of this order and those beside it, added up.
+    pub fn total(&self) -> u32 {
+        match self.total {
+            0 => self.room_rate(),
+            t => t,
+        }
+    }
 }
 
 /// The orders for one minute starting at `start_ms` (the scheduled time of
-/// the trigger's event). Consumers stop one second before the next minute,
-/// so two minutes' consumers never overlap.
-pub fn orders(rate: u32, start_ms: u64) -> Vec<ConsumerOrder> {
-    fan_out(rate, CONSUMER_CAPACITY)
+/// the trigger's event), given the room's admissions of the minute before.
+pub fn orders(rate: u32, start_ms: u64, minute_ms: u64, carry: &Carry) -> Vec<ConsumerOrder> {
+    split(
+        rate,
+        rate,
+        start_ms,
+        start_ms + window_ms(minute_ms),
+        minute_ms,
+        carry,
+    )
+}
+
+/// The orders for the rest of a minute that started at `minute_start_ms`
+/// when its rate changes to `rate` at `now_ms`: the new rate's share of
+/// the time left in the window.
+pub fn rest_of_minute(
+    rate: u32,
+    minute_start_ms: u64,
+    now_ms: u64,
+    minute_ms: u64,
+    carry: &Carry,
+) -> Vec<ConsumerOrder> {
+    let window = window_ms(minute_ms).max(1);
+    let end = minute_start_ms + window;
+    let left = end.saturating_sub(now_ms).min(window);
+    let quota = (u128::from(rate) * u128::from(left) / u128::from(window)) as u32;
+    split(quota, rate, now_ms.min(end), end, minute_ms, carry)
+}
+
+fn split(
+    quota: u32,
+    rate: u32,
+    start_ms: u64,
+    end_ms: u64,
+    minute_ms: u64,
+    carry: &Carry,
+) -> Vec<ConsumerOrder> {
+    // As many consumers as the whole rate needs, each a share of `quota`.
+    let n = rate.div_ceil(CONSUMER_CAPACITY).max(1);
+    fan_out(quota, quota.div_ceil(n).max(1))
         .into_iter()
-        .map(|quota| ConsumerOrder {
-            quota,
+        .enumerate()
+        .map(|(slot, share)| ConsumerOrder {
+            slot: slot as u32,
+            quota: share,
             start_ms,
-            end_ms: start_ms + 59_000,
+            end_ms,
+            rate,
+            total: quota,
+            minute_ms,
+            carry: carry.clone(),
         })
         .collect()
 }

@@ -234,7 +234,7 @@ impl Bill {
 /// The bill of one visitor who waits `wait_secs` in a room admitting
 /// `rate_per_min`: the entry (producer, one SQS send), a page load, the
 /// polls, the origin's client check, and a share of the admitting: one
-/// write, a receive and a delete per batch, and each minute's trigger run
+/// write, and a ledger count, a receive and a delete per batch, and each minute's trigger run
 /// (a config read, a queue-depth read, an invoke per consumer) and
 /// consumers (a config read each, and their running time).
 pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
@@ -253,7 +253,8 @@ pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
             + consumers * d.consumer_secs * d.consumer_memory_mb * share)
             / 1024.0,
         ddb_reads: polls * d.reads_per_poll + 1.0 + (1.0 + consumers) * share,
-        ddb_writes: 1.0,
+        // The admission, and the ledger's count of its batch.
+        ddb_writes: 1.0 + 1.0 / f64::from(batch.max(1)),
         sqs_requests: 1.0 + 2.0 / f64::from(batch.max(1)) + share,
         s3_gets: d.page_files,
     }

@@ -260,14 +260,22 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let report = Consumer::new(&sdk, env.clone())
-        .run(ConsumerOrder {
-            quota: 1,
-            start_ms: now,
-            end_ms: now + 2_000,
-        })
-        .await
-        .unwrap();
+    let order = ConsumerOrder {
+        quota: 1,
+        start_ms: now,
+        end_ms: now + 2_000,
+        ..Default::default()
+    };
+    // The trigger opens the minute (with its own role, checked above).
+    assert!(beekeeper_aws::room::open_minute(
+        &c.ddb,
+        &env.config_table,
+        order.start_ms,
+        order.minute_ms()
+    )
+    .await
+    .unwrap());
+    let report = Consumer::new(&sdk, env.clone()).run(order).await.unwrap();
     assert_eq!(report.admitted, 1);
     check(&plan, "consumer", &seen);
 

@@ -1,90 +1,77 @@
 //! The every-minute trigger and its consumers, as tasks.
 //!
-//! Each minute the trigger reads the current rate and asks the core for the
-//! fan-out plan; each planned consumer gets a [`Pacer`] with its quota. The
-//! consumers of one minute share one loop that ticks 600 times a minute and
-//! admits, in one transaction per tick, what their pacers allow.
+//! Each minute the room's rate is read and the core plans the minute's
+//! orders with what the room admitted in the minute before
+//! ([`RoomPacer`]); one loop ticks 600 times a minute and admits, in one
+//! transaction per tick, what the orders allow. The sliding-window
+//! promises hold across minutes because the room's last minute is carried.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use beekeeper_core::plan::{fan_out, CONSUMER_CAPACITY};
-use beekeeper_core::{Pacer, RoomConfig};
+use beekeeper_core::pace::RoomPacer;
+use beekeeper_core::RoomConfig;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 use crate::now_ms;
 use crate::store::Store;
 
-/// Ticks per minute; the pacers' catch-up horizon (1/120) spans five ticks.
+/// Ticks per minute: the 5-second cap spans fifty of them.
 const TICKS: u32 = 600;
 
 pub(crate) async fn run(store: Store, config: watch::Receiver<Arc<RoomConfig>>, minute: Duration) {
     let minute_ms = minute.as_millis() as u64;
     let tick = minute / TICKS;
-    let mut start = Instant::now();
+    let origin = Instant::now();
+    // The pacer's clock: milliseconds since the loop started.
+    let at = |i: Instant| (i - origin).as_millis() as u64;
+    let mut room = RoomPacer::new(minute_ms);
+    let mut start = origin;
     loop {
-        let cfg = config.borrow().clone();
-        let mut rate = cfg.effective_rate();
-        let mut pacers: Vec<Pacer> = plan(rate, minute_ms);
-        tracing::info!(rate, consumers = pacers.len(), "minute starts");
+        let rate = config.borrow().effective_rate();
+        room.start_minute(rate, at(start));
+        tracing::info!(rate, consumers = room.consumers(), "minute starts");
         let mut admitted_this_minute = 0u64;
         for k in 1..=TICKS {
             sleep_until(start + tick * k).await;
             let cfg = config.borrow().clone();
-            let elapsed = (Instant::now() - start)
-                .as_millis()
-                .min(u128::from(minute_ms)) as u64;
-            let elapsed = if k == TICKS { minute_ms } else { elapsed };
-            if cfg.effective_rate() != rate {
-                rate = cfg.effective_rate();
-                pacers = plan(rate, minute_ms)
-                    .iter()
-                    .map(|p| p.retarget(p.quota(), elapsed))
-                    .collect();
-                tracing::info!(rate, "rate changed mid-minute");
+            let now = at(Instant::now()).min(at(start) + minute_ms - 1);
+            if cfg.effective_rate() != room.rate() {
+                room.set_rate(cfg.effective_rate(), now);
+                tracing::info!(rate = room.rate(), "rate changed mid-minute");
             }
             if !cfg.enabled {
+                room.idle(now);
                 continue;
             }
-            admitted_this_minute += u64::from(tick_once(&store, &cfg, &mut pacers, elapsed).await);
+            admitted_this_minute += u64::from(tick_once(&store, &cfg, &mut room, now).await);
         }
         tracing::info!(admitted = admitted_this_minute, rate, "minute ends");
         start += minute;
     }
 }
 
-fn plan(rate: u32, minute_ms: u64) -> Vec<Pacer> {
-    fan_out(rate, CONSUMER_CAPACITY)
-        .into_iter()
-        .map(|q| Pacer::new(q, 0, minute_ms))
-        .collect()
-}
-
-/// One tick: ask every consumer's pacer, admit the sum in one transaction,
-/// and credit the admitted visitors to the consumers in plan order.
-async fn tick_once(store: &Store, cfg: &RoomConfig, pacers: &mut [Pacer], elapsed: u64) -> u32 {
-    let wants: Vec<u32> = pacers.iter_mut().map(|p| p.allowance(elapsed)).collect();
+/// One tick: ask the orders, admit their sum in one transaction, and
+/// credit what was admitted to them.
+async fn tick_once(store: &Store, cfg: &RoomConfig, room: &mut RoomPacer, now: u64) -> u32 {
+    let wants = room.allowance(now);
     let total: u32 = wants.iter().sum();
     if total == 0 {
         return 0;
     }
-    let now = now_ms();
-    let expires_ms = now + cfg.session_secs * 1000;
-    let got = match store.admit(total, now, expires_ms).await {
-        Ok(n) => n,
+    let wall = now_ms();
+    let expires_ms = wall + cfg.session_secs * 1000;
+    match store.admit(total, wall, expires_ms).await {
+        Ok(got) => {
+            room.record(now, &wants, got);
+            got
+        }
         Err(e) => {
             // Nothing was admitted (the transaction rolled back); the slots
-            // are caught up on the next ticks.
+            // stay owed and are made up on the next ticks.
             tracing::warn!("admission failed, retrying next tick: {e}");
-            return 0;
+            0
         }
-    };
-    let mut left = got;
-    for (p, want) in pacers.iter_mut().zip(wants) {
-        let n = want.min(left);
-        p.record(elapsed, n);
-        left -= n;
     }
-    got
 }

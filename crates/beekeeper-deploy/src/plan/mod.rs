@@ -213,6 +213,19 @@ impl Plan {
             "Action": ["dynamodb:GetItem"],
             "Resource": arn.table(&config),
         });
+        // Writes to the config table limited to the minute ledger's items.
+        let ledger = |action: &str| {
+            json!({
+                "Effect": "Allow",
+                "Action": [action],
+                "Resource": arn.table(&config),
+                "Condition": {
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [format!("{}*", beekeeper_core::names::config::LEDGER_PREFIX)]
+                    }
+                },
+            })
+        };
         let policy =
             |statements: Vec<Value>| json!({ "Version": "2012-10-17", "Statement": statements });
         let trust = |service: &str, condition: Option<Value>| {
@@ -278,6 +291,8 @@ impl Plan {
                         "Resource": arn.of("sqs", &queue),
                     }),
                     read_config.clone(),
+                    // The minute's ledger: opened once per minute.
+                    ledger("dynamodb:PutItem"),
                     logs(TRIGGER),
                 ]),
             },
@@ -297,6 +312,8 @@ impl Plan {
                         "Resource": arn.table(&tokens),
                     }),
                     read_config.clone(),
+                    // The order's claim and the admissions counted.
+                    ledger("dynamodb:UpdateItem"),
                     logs(CONSUMER),
                 ]),
             },
@@ -549,8 +566,12 @@ impl Plan {
         for r in &self.roles {
             line(format!("  {}  assumed by {}", r.name, r.service));
             for st in r.policy["Statement"].as_array().into_iter().flatten() {
+                let when = match st.get("Condition") {
+                    Some(c) => format!("  when {c}"),
+                    None => String::new(),
+                };
                 line(format!(
-                    "      allow {}  on {}",
+                    "      allow {}  on {}{when}",
                     st["Action"], st["Resource"]
                 ));
             }
