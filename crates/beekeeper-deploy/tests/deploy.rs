@@ -176,6 +176,11 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
             l["reserved"].as_i64().map(|n| n as i32),
             f.reserved_concurrency
         );
+        // The consumer's orders are never retried nor worked late.
+        let want = f.event_invoke.map(
+            |e| serde_json::json!({"retries": e.max_retries, "maxAgeSecs": e.max_event_age_secs}),
+        );
+        assert_eq!(l["eventInvoke"], want.unwrap_or_default(), "{}", f.name);
         assert_eq!(l["env"]["BEEKEEPER_QUEUE_URL"], deployed.queue_url.as_str());
         assert_eq!(l["env"]["BEEKEEPER_CONFIG_TABLE"], "beekeeper-sale-config");
         let zip = std::fs::read(art.join(&f.artifact).join("bootstrap.zip")).unwrap();

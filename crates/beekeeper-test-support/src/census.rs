@@ -315,6 +315,14 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
             .await
             .unwrap()
             .reserved_concurrent_executions;
+        let event_invoke = c
+            .lambda
+            .get_function_event_invoke_config()
+            .function_name(fname)
+            .send()
+            .await
+            .ok()
+            .map(|e| json!({"retries": e.maximum_retry_attempts, "maxAgeSecs": e.maximum_event_age_in_seconds}));
         let policy = c
             .lambda
             .get_policy()
@@ -355,6 +363,7 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
                 "env": cfg.environment().and_then(|e| e.variables()).map(|v| v.iter().collect::<BTreeMap<_, _>>()),
                 "codeSha256": cfg.code_sha256(),
                 "reserved": reserved,
+                "eventInvoke": event_invoke,
                 "permissions": policy,
             }),
         );

@@ -149,6 +149,42 @@ pub(super) async fn ensure(
         }
         changes.add(Change::ReservedConcurrency);
     }
+    if let Some(want) = f.event_invoke {
+        let found = lambda
+            .get_function_event_invoke_config()
+            .function_name(&f.name)
+            .send()
+            .await;
+        let found = match found {
+            Ok(c) => Some((c.maximum_retry_attempts, c.maximum_event_age_in_seconds)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(e).ctx(format!(
+                    "read the asynchronous invoke settings of {}",
+                    f.name
+                ))
+            }
+        };
+        if found != Some((Some(want.max_retries), Some(want.max_event_age_secs))) {
+            lambda
+                .put_function_event_invoke_config()
+                .function_name(&f.name)
+                .maximum_retry_attempts(want.max_retries)
+                .maximum_event_age_in_seconds(want.max_event_age_secs)
+                .send()
+                .await
+                .ctx(format!(
+                    "set the asynchronous invoke settings of {}",
+                    f.name
+                ))?;
+            changes.add(Change::EventInvoke);
+        }
+    }
     Ok(changes.outcome())
 }
 

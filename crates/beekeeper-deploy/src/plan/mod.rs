@@ -109,8 +109,27 @@ pub struct FunctionPlan {
     pub environment: BTreeMap<String, String>,
     /// Reserved concurrency, where it protects the account.
     pub reserved_concurrency: Option<i32>,
+    /// How Lambda retries an asynchronous invoke, where the default (two
+    /// retries, events up to six hours old) would do harm.
+    pub event_invoke: Option<EventInvoke>,
     pub log_group: String,
 }
+
+/// A function's asynchronous-invoke settings.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventInvoke {
+    pub max_retries: i32,
+    pub max_event_age_secs: i32,
+}
+
+/// The consumer's: an order is for one minute's window, so a failed run is
+/// not retried (a retry would start after its window, or admit beside the
+/// next minute's consumers), and an order delivered late is dropped.
+pub const CONSUMER_EVENT_INVOKE: EventInvoke = EventInvoke {
+    max_retries: 0,
+    max_event_age_secs: 60,
+};
 
 impl FunctionPlan {
     /// The environment with what only the deploy knows: the URL SQS gave
@@ -412,17 +431,22 @@ impl Plan {
             timeout_secs,
             environment: base_env.clone(),
             reserved_concurrency,
+            event_invoke: None,
             log_group: log_group(f),
         };
         let mut trigger = lambda(TRIGGER, memory_mb::TRIGGER, 30, Some(1));
         trigger
             .environment
             .insert(env::CONSUMER_FUNCTION.into(), function(CONSUMER));
+        // A consumer works for one minute's window, then finishes its batch.
+        let consumer = FunctionPlan {
+            event_invoke: Some(CONSUMER_EVENT_INVOKE),
+            ..lambda(CONSUMER, memory_mb::CONSUMER, 90, None)
+        };
         let functions = vec![
             lambda(PRODUCER, memory_mb::PRODUCER, 10, None),
             trigger,
-            // A consumer works for one minute's window, then finishes its batch.
-            lambda(CONSUMER, memory_mb::CONSUMER, 90, None),
+            consumer,
             lambda(THROTTLE, memory_mb::THROTTLE, 90, Some(1)),
         ];
 
@@ -620,6 +644,12 @@ impl Plan {
                 f.reserved_concurrency
                     .map_or(String::new(), |c| format!(", reserved concurrency {c}"))
             ));
+            if let Some(e) = f.event_invoke {
+                line(format!(
+                    "  asynchronous invokes: {} retries, dropped after {} s",
+                    e.max_retries, e.max_event_age_secs
+                ));
+            }
             line(format!(
                 "  code {}/bootstrap.zip; logs {} kept {} days",
                 f.artifact, f.log_group, LOG_RETENTION_DAYS
