@@ -299,7 +299,12 @@ fn measure_serve_crowd(bin: &Path, rate: u32, args: &Args) -> Result<(usize, usi
 }
 
 /// The crowd's figures for one rate, as a table row per policy.
-fn crowd_rows(bin: Option<&Path>, rate: u32, args: &Args) -> Result<Vec<String>, String> {
+fn crowd_rows(
+    bin: Option<&Path>,
+    moto: Option<(&str, &Path, &tokio::runtime::Runtime)>,
+    rate: u32,
+    args: &Args,
+) -> Result<Vec<String>, String> {
     let (b5, b60) = (
         (u64::from(rate) * 12).div_ceil(120),
         u64::from(rate) + u64::from(rate).div_ceil(100).max(1),
@@ -312,6 +317,28 @@ fn crowd_rows(bin: Option<&Path>, rate: u32, args: &Args) -> Result<Vec<String>,
             first as f64 * 60.0 / args.minute_ms as f64 / 1000.0
         ));
     }
+    if let Some((url, artifacts, rt)) = moto {
+        // Real minutes: the crowd 5/12 into the first, which the trigger
+        // found idle; the next minute's trigger plans for it.
+        let n = u64::from(rate) * 13 / 10 + 20;
+        let arrivals = data_plane::Arrivals::Crowd {
+            n,
+            offset_ms: crowd_offset(60_000),
+        };
+        let m = rt.block_on(data_plane::measure(url, artifacts, rate, 4, arrivals))?;
+        if m.admitted != n {
+            return Err(format!(
+                "AWS crowd at {rate}: {} of {n} admitted",
+                m.admitted
+            ));
+        }
+        rows.push(format!(
+            "| {rate} | beekeeper on AWS (moto) | {} | {b5} | {} | {b60} | {:.2} s |",
+            m.figures.peak5,
+            m.figures.sliding.1,
+            m.first_wait_ms.unwrap_or(0) as f64 / 1000.0
+        ));
+    }
     let (five, minute) = original_crowd(rate, args.minute_ms, 20);
     let wait = 60.0 - crowd_offset(args.minute_ms) as f64 * 60.0 / args.minute_ms as f64;
     rows.push(format!(
@@ -322,7 +349,7 @@ fn crowd_rows(bin: Option<&Path>, rate: u32, args: &Args) -> Result<Vec<String>,
 
 pub fn run(args: Args) -> Result<(), String> {
     let serve = args.on.contains(&Room::Serve);
-    let aws = args.on.contains(&Room::Aws) && args.patterns.contains(&Pattern::Backlog);
+    let aws = args.on.contains(&Room::Aws);
     let bin = if serve {
         Some(beekeeper_binary()?)
     } else {
@@ -341,7 +368,10 @@ pub fn run(args: Args) -> Result<(), String> {
         println!("| R per minute | policy | most in any sliding 5 s | bound ⌈1.2·R/12⌉ | most in any sliding minute | bound R + ⌈R/100⌉ | first admission after the crowd began |");
         println!("|---:|---|---:|---:|---:|---:|---:|");
         for &rate in &args.rates {
-            for row in crowd_rows(bin.as_deref(), rate, &args)? {
+            let on_aws = moto
+                .as_ref()
+                .map(|(_, url)| (url.as_str(), artifacts.as_path(), &rt));
+            for row in crowd_rows(bin.as_deref(), on_aws, rate, &args)? {
                 println!("{row}");
             }
         }
@@ -391,7 +421,13 @@ pub fn run(args: Args) -> Result<(), String> {
             if f64::from(rate) > CEILING_SHARE * ceiling {
                 println!("| {rate} | beekeeper on AWS (moto) | not measured: above moto's ceiling | | | | |");
             } else {
-                let m = rt.block_on(data_plane::measure(url, &artifacts, rate, args.minutes))?;
+                let m = rt.block_on(data_plane::measure(
+                    url,
+                    &artifacts,
+                    rate,
+                    args.minutes,
+                    data_plane::Arrivals::Backlog,
+                ))?;
                 println!("{}", report(rate, "beekeeper on AWS (moto)", &m.figures));
                 calls.push(data_plane::calls_row(rate, &m));
             }

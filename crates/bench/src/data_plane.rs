@@ -225,6 +225,8 @@ pub struct Measured {
     pub minutes: u32,
     /// Visitors still in line at the end.
     pub left_in_line: u64,
+    /// A crowd: how long after it arrived the first visitor was admitted.
+    pub first_wait_ms: Option<u64>,
 }
 
 /// Deploys a room at `rate` into moto (profile `name`): where its
@@ -355,13 +357,24 @@ pub async fn ceiling(
     Ok(n as f64 * 60_000.0 / elapsed.max(1) as f64)
 }
 
+/// How the visitors arrive in [`measure`].
+#[derive(Clone, Copy)]
+pub enum Arrivals {
+    /// A line from the start that outlasts the run.
+    Backlog,
+    /// An idle room, then `n` visitors at once, `offset_ms` into the first
+    /// minute.
+    Crowd { n: u64, offset_ms: u64 },
+}
+
 /// Deploys a room at `rate` into moto and runs `minutes` of the trigger's
-/// minutes with a backlog.
+/// minutes with the visitors arriving as `arrivals` says.
 pub async fn measure(
     url: &str,
     artifacts: &std::path::Path,
     rate: u32,
     minutes: u32,
+    arrivals: Arrivals,
 ) -> Result<Measured, String> {
     let sdk = moto::sdk(url).await;
     let env = deploy(&sdk, artifacts, &format!("acc{rate}"), rate).await?;
@@ -398,10 +411,23 @@ pub async fn measure(
         recorded!(aws_sdk_lambda, &sdk, triggered, &lambda_url),
         env.clone(),
     );
-    let feeder = Feeder::start(&sdk, &env, &consumed, rate).await?;
-
     // The schedule: a minute starting on a whole second, as EventBridge's.
     let t0 = (now_ms() / 1000 + 2) * 1000;
+    let (feeder, crowd) = match arrivals {
+        Arrivals::Backlog => (
+            Some(Feeder::start(&sdk, &env, &consumed, rate).await?),
+            None,
+        ),
+        Arrivals::Crowd { n, offset_ms } => {
+            let (sqs, queue_url) = (aws_sdk_sqs::Client::new(&sdk), env.queue_url.clone());
+            let at = t0 + offset_ms;
+            let task = tokio::spawn(async move {
+                sleep_until(at).await;
+                enqueue(&sqs, &queue_url, &AtomicU64::new(0), n).await
+            });
+            (None, Some((at, task)))
+        }
+    };
     for m in 0..u64::from(minutes) {
         sleep_until(t0 + m * MINUTE_MS).await;
         let report = trigger
@@ -425,17 +451,30 @@ pub async fn measure(
         reported += u64::from(report.admitted);
         duplicates += u64::from(report.duplicates);
     }
-    feeder.stop().await?;
+    if let Some(feeder) = feeder {
+        feeder.stop().await?;
+    }
+    let mut first_after = None;
+    if let Some((at, task)) = crowd {
+        task.await.map_err(|e| e.to_string())??;
+        first_after = Some(at);
+    }
     server.abort();
     let left_in_line =
         beekeeper_aws::producer::queue_depth(&aws_sdk_sqs::Client::new(&sdk), &env.queue_url)
             .await
             .map_err(|e| e.to_string())?;
-    if left_in_line == 0 {
+    if left_in_line == 0 && first_after.is_none() {
         return Err(format!("the backlog ran dry at rate {rate}"));
     }
     let mut times = consumed.written();
     times.sort_unstable();
+    // A crowd's figures: every window, however far it reaches.
+    let (from, to) = match first_after {
+        Some(_) => (t0, u64::MAX / 2),
+        None => (t0, end),
+    };
+    let first_wait_ms = first_after.and_then(|at| times.first().map(|&t| t.saturating_sub(at)));
     if reported != times.len() as u64 {
         return Err(format!(
             "the consumers report {reported} admissions, the record holds {}",
@@ -443,7 +482,8 @@ pub async fn measure(
         ));
     }
     Ok(Measured {
-        figures: figures(&times, MINUTE_MS, t0, end),
+        figures: figures(&times, MINUTE_MS, from, to),
+        first_wait_ms,
         admitted: times.len() as u64,
         runs: count,
         duplicates,
