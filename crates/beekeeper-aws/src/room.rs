@@ -241,8 +241,25 @@ pub fn ledger_id(start_ms: u64, minute_ms: u64) -> String {
     format!("{}{}", c::LEDGER_PREFIX, (start_ms / minute_ms.max(1)) % 2)
 }
 
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
+/// A conditional write's outcome: true when written, false when its
+/// condition did not hold.
+fn conditional<T, E>(
+    out: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+    what: String,
+) -> Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException")) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(AwsError::call(what, e)),
+    }
 }
 
 /// Opens the ledger of the minute starting at `start_ms`: true the first
@@ -259,14 +276,7 @@ pub async fn open_minute(ddb: &Client, table: &str, start_ms: u64, minute_ms: u6
         .expression_attribute_values(":s", n(start_ms))
         .send()
         .await;
-    match out {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-        Err(e) => Err(AwsError::call(
-            format!("open the minute's ledger in {table}"),
-            e,
-        )),
-    }
+    conditional(out, format!("open the minute's ledger in {table}"))
 }
 
 /// What the room admitted in the minute starting at `start_ms`, from its
@@ -317,14 +327,7 @@ pub async fn claim_order(ddb: &Client, table: &str, order: &ConsumerOrder) -> Re
         .expression_attribute_values(":q", n(order.quota.into()))
         .send()
         .await;
-    match out {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-        Err(e) => Err(AwsError::call(
-            format!("claim the consumer's order in {table}"),
-            e,
-        )),
-    }
+    conditional(out, format!("claim the consumer's order in {table}"))
 }
 
 /// Adds `count` admissions at `at_ms` to the ledger of `order`'s minute,
