@@ -109,6 +109,7 @@ pub async fn deploy(
         let plan = Plan::new(&args.profile, &profile, None);
         return output::emit(&output::DryRun(plan), format);
     }
+    let _lock = files.lock_profile(&args.profile)?;
     let started = Instant::now();
     let steps = Steps::new();
     let c = clients(&profile, opts).await;
@@ -124,9 +125,9 @@ pub async fn deploy(
     .run()
     .await?;
     let calls = c.log.calls();
-    let mut state = files.state()?;
-    state.deploy.insert(args.profile.clone(), deployed.clone());
-    files.save_state(&state)?;
+    files.update_state(|s| {
+        s.deploy.insert(args.profile.clone(), deployed.clone());
+    })?;
     let out = output::Deployed {
         profile: args.profile,
         urls: output::deployed_urls(&deployed),
@@ -161,6 +162,7 @@ pub async fn destroy(
             return Err(CliError::Cancelled);
         }
     }
+    let _lock = files.lock_profile(&args.profile)?;
     let started = Instant::now();
     let steps = Steps::new();
     let c = clients(&profile, opts).await;
@@ -174,9 +176,9 @@ pub async fn destroy(
     .run()
     .await?;
     let calls = c.log.calls();
-    let mut state = files.state()?;
-    state.deploy.remove(&args.profile);
-    files.save_state(&state)?;
+    files.update_state(|s| {
+        s.deploy.remove(&args.profile);
+    })?;
     let out = output::Destroyed {
         profile: args.profile,
         deleted: done.iter().filter(|(_, o)| *o == Outcome::Deleted).count(),

@@ -51,6 +51,12 @@ pub enum CliError {
     AwsProfile(String),
     #[error("destroy needs confirmation (stdin is not a terminal; pass --yes)")]
     NeedsConfirmation,
+    #[error("another deploy or destroy of profile {profile:?} is running ({holder}; lock {path}): wait for it to finish")]
+    ProfileBusy {
+        profile: String,
+        holder: String,
+        path: PathBuf,
+    },
     #[error("{0}")]
     Internal(String),
 }

@@ -78,9 +78,9 @@ pub async fn run(files: &Files, args: ServeArgs, format: Format) -> Result<(), C
         data_dir: std::path::absolute(&data_dir).unwrap_or(data_dir),
         url: format!("{base}/beekeeper"),
     };
-    let mut state = files.state()?;
-    state.serve.insert(profile_name.clone(), served.clone());
-    files.save_state(&state)?;
+    files.update_state(|s| {
+        s.serve.insert(profile_name.clone(), served.clone());
+    })?;
     let out = output::Serving {
         profile: profile_name.clone(),
         urls: served.urls(),
