@@ -469,10 +469,10 @@ pub async fn measure(
     }
     let mut times = consumed.written();
     times.sort_unstable();
-    // A crowd's figures: every window, however far it reaches.
-    let (from, to) = match first_after {
-        Some(_) => (t0, u64::MAX / 2),
-        None => (t0, end),
+    // A crowd's figures: every window, however far past the run it reaches.
+    let (from, to) = match (first_after, times.last()) {
+        (Some(_), Some(&last)) => (t0, end.max(last + MINUTE_MS)),
+        _ => (t0, end),
     };
     let first_wait_ms = first_after.and_then(|at| times.first().map(|&t| t.saturating_sub(at)));
     if reported != times.len() as u64 {
