@@ -101,7 +101,7 @@ fn dry_run_calls_nothing_and_prints_the_plan() {
     assert_eq!(plan["account"], "<account>");
     // Every route with the integration deploy writes, templates included.
     let routes = plan["api"]["routes"].as_array().unwrap();
-    assert_eq!(routes.len(), 5);
+    assert_eq!(routes.len(), 7);
     for r in routes {
         let uri = r["gateway"]["uri"].as_str().unwrap();
         assert!(uri.starts_with("arn:aws:apigateway:eu-west-1:"), "{r}");
@@ -220,6 +220,35 @@ fn deploy_then_run_the_room_then_destroy_through_the_cli() {
         .unwrap()
         .contains("rate = 777"));
 
+    // rotate-key: the new key is published beside the old one, and signs.
+    let keys = |what: &str| -> Value {
+        let got = std::process::Command::new(beekeeper_test_support::moto::tools_bin().join("python"))
+            .args([
+                "-c",
+                "import sys, json, boto3\nc = dict(endpoint_url=sys.argv[1], region_name='eu-west-1', aws_access_key_id='test', aws_secret_access_key='test')\nring = json.loads(boto3.client('ssm', **c).get_parameter(Name='/beekeeper/sale/pass-keys', WithDecryption=True)['Parameter']['Value'])\njwks = json.loads(boto3.client('s3', **c).get_object(Bucket=sys.argv[2], Key='jwks.json')['Body'].read())\nprint(json.dumps({'ring': [k['kid'] for k in ring['keys']], 'jwks': [k['kid'] for k in jwks['keys']]}))",
+                &moto.url,
+                "beekeeper-sale-assets-123456789012",
+            ])
+            .output()
+            .unwrap();
+        assert!(got.status.success(), "{what}: {}", text(&got.stderr));
+        serde_json::from_slice(&got.stdout).unwrap()
+    };
+    let before = keys("before");
+    assert_eq!(before["ring"], before["jwks"]);
+    assert_eq!(before["ring"].as_array().unwrap().len(), 1);
+    let out = run(&cfg, &moto.url, &["rotate-key", "sale", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let after = keys("after");
+    assert_eq!(
+        after["ring"], after["jwks"],
+        "every key in the ring is published"
+    );
+    assert_eq!(after["ring"][0], before["ring"][0]);
+    assert_eq!(rotated["signing"], after["ring"][1]);
+    assert_eq!(rotated["room"], "aws");
+
     // destroy asks first; without a terminal it needs --yes.
     let out = run(&cfg, &moto.url, &["destroy", "sale"]);
     assert_eq!(out.status.code(), Some(1));
@@ -241,7 +270,7 @@ fn deploy_then_run_the_room_then_destroy_through_the_cli() {
         ".seconds" => "[seconds]",
         ".awsCalls" => "[calls]",
     });
-    assert_eq!(destroyed["deleted"], 20);
+    assert_eq!(destroyed["deleted"], 21);
     let out = run(&cfg, &moto.url, &["destroy", "sale", "--yes"]);
     assert!(text(&out.stdout).starts_with("destroyed sale: 0 resources deleted"));
     let out = run(&cfg, &moto.url, &["status", "sale"]);

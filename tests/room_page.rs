@@ -103,7 +103,13 @@ fn a_visitor_waits_in_the_room_and_lands_on_the_destination() {
         b.text("#verdict")
             .is_some_and(|t| t.starts_with("Verified"))
     });
-    let token = b.current_url().rsplit('=').next().unwrap().to_string();
+    let url = b.current_url();
+    let token = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("bk_token="))
+        .unwrap()
+        .to_string();
+    assert!(url.contains("&bk_pass=ey"), "{url}");
     let check: Value = reqwest::blocking::get(format!("{}/client-check/{token}", room.base))
         .unwrap()
         .json()

@@ -27,10 +27,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
 use beekeeper_core::entry::QueueMessage;
 use beekeeper_core::names::tokens as t;
+use beekeeper_core::pass::Signer;
 use beekeeper_core::plan::{receive_batch, ConsumerOrder};
 use beekeeper_core::{Pacer, RoomConfig};
 use futures::future::join_all;
 
+use crate::keys::Keys;
 use crate::producer::{Cached, CACHE_TTL};
 use crate::{now_ms, room, AwsError, Env, Result};
 
@@ -48,6 +50,7 @@ pub struct Consumer {
     sqs: aws_sdk_sqs::Client,
     ddb: aws_sdk_dynamodb::Client,
     env: Env,
+    keys: Keys,
     visibility_secs: i32,
 }
 
@@ -83,6 +86,7 @@ impl Consumer {
         Consumer::from_clients(
             aws_sdk_sqs::Client::new(sdk),
             aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_ssm::Client::new(sdk),
             env,
         )
     }
@@ -91,11 +95,13 @@ impl Consumer {
     pub fn from_clients(
         sqs: aws_sdk_sqs::Client,
         ddb: aws_sdk_dynamodb::Client,
+        ssm: aws_sdk_ssm::Client,
         env: Env,
     ) -> Consumer {
         Consumer {
             sqs,
             ddb,
+            keys: Keys::new(ssm, env.pass_keys.clone()),
             env,
             visibility_secs: VISIBILITY_SECS,
         }
@@ -163,6 +169,17 @@ impl Consumer {
                     continue;
                 }
             };
+            // The key signs every admission's pass: read before anyone
+            // is received (a container keeps it for a minute).
+            let signer = match self.keys.signer().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    report.errors += 1;
+                    pause(RETRY_MS).await;
+                    continue;
+                }
+            };
             let allowance = pacer.allowance(now);
             let want = allowance.min(10);
             let before_end = order.end_ms.saturating_sub(now) > tick.as_millis() as u64;
@@ -210,7 +227,7 @@ impl Consumer {
                 pause(RETRY_MS).await;
                 continue;
             }
-            let written = self.write(&cfg, &messages).await;
+            let written = self.write(&cfg, &signer, &messages).await;
             self.delete(&written.done).await;
             pacer.record(now_ms(), written.admitted);
             report.admitted += written.admitted;
@@ -235,7 +252,7 @@ impl Consumer {
     }
 
     /// Writes each message's visitor as admitted, conditionally, all at once.
-    pub async fn write(&self, cfg: &RoomConfig, messages: &[Message]) -> Written {
+    pub async fn write(&self, cfg: &RoomConfig, signer: &Signer, messages: &[Message]) -> Written {
         let now = now_ms() / 1000;
         let puts = messages.iter().map(|m| async move {
             let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else {
@@ -249,7 +266,7 @@ impl Consumer {
                 .ddb
                 .put_item()
                 .table_name(&self.env.tokens_table)
-                .set_item(Some(room::admission_item(cfg, &msg.token, now)))
+                .set_item(Some(room::admission_item(cfg, signer, &msg.token, now)))
                 .condition_expression("attribute_not_exists(#k)")
                 .expression_attribute_names("#k", t::KEY)
                 .send()

@@ -6,6 +6,7 @@
 //! directly against a local AWS emulator.
 
 pub mod consumer;
+pub mod keys;
 pub mod producer;
 pub mod room;
 pub mod throttle;
@@ -26,6 +27,8 @@ pub struct Env {
     pub config_table: String,
     /// Only the trigger needs it.
     pub consumer_function: Option<String>,
+    /// The pass keys' parameter: only the producer and the consumer sign.
+    pub pass_keys: Option<String>,
 }
 
 impl Env {
@@ -36,6 +39,7 @@ impl Env {
             tokens_table: var(env::TOKENS_TABLE)?,
             config_table: var(env::CONFIG_TABLE)?,
             consumer_function: std::env::var(env::CONSUMER_FUNCTION).ok(),
+            pass_keys: std::env::var(env::PASS_KEYS).ok(),
         })
     }
 }
@@ -55,6 +59,8 @@ pub enum AwsError {
     },
     #[error("room config item is invalid: {0}")]
     BadConfig(String),
+    #[error("the pass keys are unusable: {0}")]
+    BadKeys(String),
     #[error("no randomness for a token: {0}")]
     Random(String),
     #[error("{0}")]
@@ -127,6 +133,10 @@ pub mod templates {
     pub const POLLING_RESPONSE: &str = include_str!("../templates/polling-response.vtl");
     pub const CLIENT_CHECK_REQUEST: &str = include_str!("../templates/client-check-request.vtl");
     pub const CLIENT_CHECK_RESPONSE: &str = include_str!("../templates/client-check-response.vtl");
+    pub const REDEEM_REQUEST: &str = include_str!("../templates/redeem-request.vtl");
+    pub const REDEEM_RESPONSE: &str = include_str!("../templates/redeem-response.vtl");
+    /// The answer to DynamoDB's 400: a failed condition, or a failure.
+    pub const REDEEM_REFUSED: &str = include_str!("../templates/redeem-refused.vtl");
     /// Stage variable naming the tokens table, read by the templates.
     pub const STAGE_VARIABLE_TOKENS_TABLE: &str = "tokensTable";
     /// Stage variable naming the config table, read by the polling templates.

@@ -2,16 +2,20 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::encodings::Body;
 use aws_sdk_sqs::types::QueueAttributeName;
+use beekeeper_core::answer::Admission;
 use beekeeper_core::entry::{self, QueueMessage, Reply, Standing, Step};
+use beekeeper_core::pass::Signer;
 use beekeeper_core::{RoomConfig, Token};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Mutex;
 
+use crate::keys::Keys;
 use crate::{now_ms, room, AwsError, Env, Result};
 
 /// How long the room config and the queue depth are trusted in a
@@ -67,6 +71,8 @@ pub struct Producer {
     env: Env,
     config: Cached<RoomConfig>,
     depth: Cached<u64>,
+    /// Read only when a visitor is sent on (admitted, or the room is off).
+    keys: Keys,
     /// Arrivals enqueued by this container since the depth was read.
     since_depth: AtomicU64,
 }
@@ -74,6 +80,7 @@ pub struct Producer {
 impl Producer {
     pub fn new(sdk: &aws_config::SdkConfig, env: Env) -> Producer {
         Producer {
+            keys: Keys::new(aws_sdk_ssm::Client::new(sdk), env.pass_keys.clone()),
             sqs: aws_sdk_sqs::Client::new(sdk),
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             env,
@@ -115,6 +122,15 @@ impl Producer {
         };
         let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, request) {
             Step::Reply(reply) => return respond(reply),
+            Step::Admitted(token, a) => {
+                return respond(match self.keys.signer().await {
+                    Ok(signer) => entry::admitted(&cfg, &signer, &token, &a),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        Reply::busy()
+                    }
+                })
+            }
             Step::Enqueue => None,
             Step::Release(token) => Some(token),
         };
@@ -122,7 +138,7 @@ impl Producer {
             Some(token) => self
                 .release(&cfg, token)
                 .await
-                .map(|token| entry::released(&cfg, &token, request)),
+                .map(|(token, signer, a)| entry::released(&cfg, &signer, &token, &a, request)),
             None => self
                 .enqueue()
                 .await
@@ -138,19 +154,27 @@ impl Producer {
     /// admitted for a session, replacing an expired admission. A place it
     /// held in the queue is recognised later as already admitted and
     /// dropped without using the rate.
-    async fn release(&self, cfg: &RoomConfig, token: Option<Token>) -> Result<Token> {
+    async fn release(
+        &self,
+        cfg: &RoomConfig,
+        token: Option<Token>,
+    ) -> Result<(Token, Arc<Signer>, Admission)> {
+        let signer = self.keys.signer().await?;
         let token = match token {
             Some(t) => t,
             None => fresh_token()?,
         };
+        let item = room::admission_item(cfg, &signer, &token, now_ms() / 1000);
+        let admission = room::admission_from_item(&item)
+            .ok_or_else(|| AwsError::BadConfig("an admission without its times".into()))?;
         self.ddb
             .put_item()
             .table_name(&self.env.tokens_table)
-            .set_item(Some(room::admission_item(cfg, &token, now_ms() / 1000)))
+            .set_item(Some(item))
             .send()
             .await
             .map_err(|e| AwsError::sdk("let a visitor through", e))?;
-        Ok(token)
+        Ok((token, signer, admission))
     }
 
     /// Queues a new token (awaited: no cookie for a token that is not

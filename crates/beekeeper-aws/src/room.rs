@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use beekeeper_core::answer::Admission;
 use beekeeper_core::names::{config as c, tokens as t};
 use beekeeper_core::pace::{Carry, CARRY_BUCKETS};
+use beekeeper_core::pass::Signer;
 use beekeeper_core::plan::ConsumerOrder;
 use beekeeper_core::throttle::{Decision, State};
 use beekeeper_core::{RoomConfig, Token};
@@ -202,16 +203,21 @@ pub fn throttle_from_item(item: &Item) -> (State, Option<Decision>) {
     )
 }
 
-/// The admitted item for `token` (the consumer writes it).
-pub fn admission_item(cfg: &RoomConfig, token: &Token, now_secs: u64) -> Item {
+/// The admitted item for `token` (the consumer writes it), with the
+/// destination and the pass `signer` makes of the admission.
+pub fn admission_item(cfg: &RoomConfig, signer: &Signer, token: &Token, now_secs: u64) -> Item {
     let expires_at = now_secs + cfg.session_secs;
+    let admission = Admission {
+        admitted_at: now_secs,
+        expires_at,
+    };
     HashMap::from([
         (t::KEY.to_string(), AttributeValue::S(token.to_string())),
         (t::ADMITTED_AT.to_string(), n(now_secs)),
         (t::EXPIRES_AT.to_string(), n(expires_at)),
         (
             t::ORIGIN.to_string(),
-            AttributeValue::S(cfg.destination_for(token)),
+            AttributeValue::S(signer.destination(cfg, token, &admission)),
         ),
         (t::TTL.to_string(), n(expires_at + cfg.queue_secs)),
     ])

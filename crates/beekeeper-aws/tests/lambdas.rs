@@ -29,6 +29,7 @@ async fn the_real_binaries_queue_and_admit_visitors() {
             (env::TOKENS_TABLE, e.tokens_table.clone()),
             (env::CONFIG_TABLE, e.config_table.clone()),
             (env::CONSUMER_FUNCTION, "consumer".into()),
+            (env::PASS_KEYS, e.pass_keys.clone().unwrap()),
         ],
     );
 

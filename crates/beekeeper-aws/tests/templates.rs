@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 use beekeeper_aws::{room, templates};
-use beekeeper_core::answer::{Admission, ClientCheck, Poll};
+use beekeeper_core::answer::{Admission, ClientCheck, Poll, Redeemed};
 use beekeeper_core::Token;
 use beekeeper_test_support::fixtures::*;
 use beekeeper_test_support::room::*;
@@ -68,6 +68,11 @@ fn check_poll_request(rendered: &str, key: &str) {
     assert_eq!(parse(rendered), expected, "{rendered}");
 }
 
+/// The room's signer: the same key signs for serve and in the items.
+fn signer() -> beekeeper_core::pass::Signer {
+    test_ring("shop").signer().unwrap()
+}
+
 struct State {
     env: beekeeper_aws::Env,
     cfg: beekeeper_core::RoomConfig,
@@ -95,7 +100,7 @@ impl State {
         ] {
             ddb.put_item()
                 .table_name(TABLE)
-                .set_item(Some(room::admission_item(&cfg, &t, at)))
+                .set_item(Some(room::admission_item(&cfg, &signer(), &t, at)))
                 .send()
                 .await
                 .unwrap();
@@ -233,6 +238,7 @@ async fn polling_templates_answer_like_serve_and_never_pass_a_bad_token() {
             // What serve answers for the same cookie and the same state.
             let serve = Poll::new(
                 &state.cfg,
+                &signer(),
                 chosen.as_ref(),
                 chosen.and_then(|t| state.admission(&t)),
                 state.now_ms / 1000,
@@ -317,6 +323,102 @@ async fn client_check_templates_answer_like_serve_and_never_pass_a_bad_token() {
     }
 }
 
+/// Each path redeemed twice: the first redemption of a valid admission is
+/// allowed, every later one "used", anything else refused, as serve
+/// answers; only a well-formed token reaches DynamoDB.
+#[tokio::test]
+async fn redemption_templates_answer_like_serve_and_never_pass_a_bad_token() {
+    let moto = Moto::start();
+    let state = State::create(&moto).await;
+    let mut r = Renderer::start();
+    let (a, e) = (state.admitted.to_string(), state.expired.to_string());
+    let paths = [
+        a.clone(),
+        e.clone(),
+        "d".repeat(32),
+        a.to_uppercase(),
+        format!("{a}0"),
+        format!(" {a}"),
+        "-".into(),
+        "".into(),
+        "\"}},\"TableName\":\"other".into(),
+        "#set($token = \"x\")".into(),
+        "${stageVariables.tokensTable}".into(),
+        "\u{e9}".repeat(32),
+    ];
+    let mut redeemed = std::collections::HashSet::new();
+    let (mut allowed, mut used) = (0, 0);
+    for _ in 0..2 {
+        for path in &paths {
+            let request = render(
+                &mut r,
+                templates::REDEEM_REQUEST,
+                json!({ "path": { "token": path } }),
+                None,
+                state.now_ms,
+            );
+            let chosen = Token::parse(path);
+            let key = chosen.map_or("-".to_string(), |t| t.to_string());
+            let expected = json!({
+                "TableName": TABLE,
+                "Key": { "token": { "S": key } },
+                "UpdateExpression": "SET #r = if_not_exists(#r, :now)",
+                "ConditionExpression": "attribute_exists(#k)",
+                "ExpressionAttributeNames": { "#r": "redeemed_at", "#k": "token" },
+                "ExpressionAttributeValues": { ":now": { "N": (state.now_ms / 1000).to_string() } },
+                "ReturnValues": "ALL_OLD",
+            });
+            assert_eq!(parse(&request), expected, "{request}");
+            let (status, body) = dynamodb_in(&moto, "us-east-1", "UpdateItem", &request).await;
+            let (template, expect_status) = match status {
+                200 => (templates::REDEEM_RESPONSE, None),
+                400 => (templates::REDEEM_REFUSED, Some(200)),
+                other => panic!("DynamoDB answered {other}: {body}"),
+            };
+            let vars = json!({ templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE });
+            let (answer, set) =
+                r.render_status(template, json!({}), Some(&body), state.now_ms, &vars);
+            assert_eq!(set, expect_status, "{answer}");
+            let admission = chosen.and_then(|t| state.admission(&t));
+            let serve = match admission {
+                Some(adm) if adm.is_valid(state.now_ms / 1000) => {
+                    if redeemed.insert(key.clone()) {
+                        Redeemed::First(adm)
+                    } else {
+                        Redeemed::Used
+                    }
+                }
+                _ => Redeemed::Refused,
+            };
+            match serve {
+                Redeemed::First(_) => allowed += 1,
+                Redeemed::Used => used += 1,
+                Redeemed::Refused => {}
+            }
+            assert_eq!(
+                parse(&answer),
+                serde_json::to_value(ClientCheck::redeemed(serve)).unwrap(),
+                "path {path:?}"
+            );
+        }
+    }
+    assert_eq!((allowed, used), (1, 1));
+    // A DynamoDB failure that is not the condition: a 503, never a refusal.
+    let vars = json!({ templates::STAGE_VARIABLE_TOKENS_TABLE: TABLE });
+    let throttled = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"slow down"}"#;
+    let (answer, set) = r.render_status(
+        templates::REDEEM_REFUSED,
+        json!({}),
+        Some(throttled),
+        state.now_ms,
+        &vars,
+    );
+    assert_eq!(
+        (set, parse(&answer)),
+        (Some(503), json!({"error": "unavailable"}))
+    );
+}
+
 #[test]
 fn the_templates_are_the_files_in_the_repository() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
@@ -328,6 +430,9 @@ fn the_templates_are_the_files_in_the_repository() {
             "client-check-response.vtl",
             templates::CLIENT_CHECK_RESPONSE,
         ),
+        ("redeem-request.vtl", templates::REDEEM_REQUEST),
+        ("redeem-response.vtl", templates::REDEEM_RESPONSE),
+        ("redeem-refused.vtl", templates::REDEEM_REFUSED),
     ] {
         assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap(), text);
     }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::{profile::RoomConfig, Token};
+use crate::{pass::Signer, profile::RoomConfig, Token};
 
 /// An admitted token's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub struct Poll {
 
 impl Poll {
     /// The answer for the cookie's `token` (if any) and its admission
-    /// record (if any). An admitted visitor goes to the destination. When
+    /// record (if any). An admitted visitor goes to the destination with
+    /// the pass `signer` makes of the admission. When
     /// the room is off, everyone else goes back to the entry
     /// ([`names::ENTRY_FROM_ROOM`](crate::names::ENTRY_FROM_ROOM)), which
     /// lets them through with a token of their own
@@ -39,6 +40,7 @@ impl Poll {
     /// anyone in the background while off.
     pub fn new(
         cfg: &RoomConfig,
+        signer: &Signer,
         token: Option<&Token>,
         admission: Option<Admission>,
         now_secs: u64,
@@ -46,7 +48,7 @@ impl Poll {
         match (token, admission) {
             (Some(t), Some(a)) if a.is_valid(now_secs) => Poll {
                 allow: true,
-                origin: Some(cfg.destination_for(t)),
+                origin: Some(signer.destination(cfg, t, &a)),
             },
             _ if !cfg.enabled => Poll {
                 allow: true,
@@ -64,7 +66,8 @@ impl Poll {
     }
 }
 
-/// Answer of `GET /client-check/{token}`.
+/// Answer of `GET /client-check/{token}` (a check) and of
+/// `POST /client-check/{token}` (a redemption, [`ClientCheck::redeemed`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientCheck {
@@ -73,7 +76,25 @@ pub struct ClientCheck {
     pub admitted_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Why a redemption was refused although the token was admitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
+
+/// What redeeming a token found. The backend decides it atomically: of
+/// any number of redemptions of one admission, exactly one is `First`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// This redemption used the admission.
+    First(Admission),
+    /// A valid admission an earlier redemption already used.
+    Used,
+    /// No valid admission.
+    Refused,
+}
+
+/// [`ClientCheck::reason`] of a second redemption.
+pub const REASON_USED: &str = "used";
 
 impl ClientCheck {
     pub fn new(admission: Option<Admission>, now_secs: u64) -> ClientCheck {
@@ -82,8 +103,22 @@ impl ClientCheck {
                 allow: true,
                 admitted_at: Some(a.admitted_at),
                 expires_at: Some(a.expires_at),
+                reason: None,
             },
             _ => ClientCheck::deny(),
+        }
+    }
+
+    /// The answer to a redemption.
+    pub fn redeemed(r: Redeemed) -> ClientCheck {
+        match r {
+            // A first redemption is valid by construction.
+            Redeemed::First(a) => ClientCheck::new(Some(a), a.admitted_at),
+            Redeemed::Used => ClientCheck {
+                reason: Some(REASON_USED),
+                ..ClientCheck::deny()
+            },
+            Redeemed::Refused => ClientCheck::deny(),
         }
     }
 
@@ -92,6 +127,7 @@ impl ClientCheck {
             allow: false,
             admitted_at: None,
             expires_at: None,
+            reason: None,
         }
     }
 }
@@ -132,25 +168,32 @@ mod tests {
 
     #[test]
     fn json_shapes() {
+        let s = Signer::for_tests();
         let t = Token::from_random([0x11; 16]);
         let a = Admission {
             admitted_at: 100,
             expires_at: 160,
         };
+        let pass = s.pass(&t, &a);
         let j = |v: &dyn erased::Ser| v.json();
         assert_eq!(
-            j(&Poll::new(&cfg(), Some(&t), Some(a), 159)),
-            format!(r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}"}}"#)
+            j(&Poll::new(&cfg(), &s, Some(&t), Some(a), 159)),
+            format!(
+                r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}&bk_pass={pass}"}}"#
+            )
         );
         assert_eq!(
-            j(&Poll::new(&cfg(), Some(&t), Some(a), 160)),
+            j(&Poll::new(&cfg(), &s, Some(&t), Some(a), 160)),
             r#"{"allow":false}"#
         );
         assert_eq!(
-            j(&Poll::new(&cfg(), Some(&t), None, 0)),
+            j(&Poll::new(&cfg(), &s, Some(&t), None, 0)),
             r#"{"allow":false}"#
         );
-        assert_eq!(j(&Poll::new(&cfg(), None, None, 0)), r#"{"allow":false}"#);
+        assert_eq!(
+            j(&Poll::new(&cfg(), &s, None, None, 0)),
+            r#"{"allow":false}"#
+        );
         // Off: an admitted visitor still goes to the destination; everyone
         // else, with or without a cookie, back to the entry.
         let off = RoomConfig {
@@ -158,12 +201,14 @@ mod tests {
             ..cfg()
         };
         assert_eq!(
-            j(&Poll::new(&off, Some(&t), Some(a), 159)),
-            format!(r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}"}}"#)
+            j(&Poll::new(&off, &s, Some(&t), Some(a), 159)),
+            format!(
+                r#"{{"allow":true,"origin":"https://shop.example/?bk_token={t}&bk_pass={pass}"}}"#
+            )
         );
         for (token, admission) in [(Some(&t), None), (Some(&t), Some(a)), (None, None)] {
             assert_eq!(
-                j(&Poll::new(&off, token, admission, 160)),
+                j(&Poll::new(&off, &s, token, admission, 160)),
                 r#"{"allow":true,"origin":"../beekeeper"}"#
             );
         }
@@ -173,6 +218,18 @@ mod tests {
         );
         assert_eq!(j(&ClientCheck::new(Some(a), 160)), r#"{"allow":false}"#);
         assert_eq!(j(&ClientCheck::new(None, 0)), r#"{"allow":false}"#);
+        assert_eq!(
+            j(&ClientCheck::redeemed(Redeemed::First(a))),
+            r#"{"allow":true,"admittedAt":100,"expiresAt":160}"#
+        );
+        assert_eq!(
+            j(&ClientCheck::redeemed(Redeemed::Used)),
+            r#"{"allow":false,"reason":"used"}"#
+        );
+        assert_eq!(
+            j(&ClientCheck::redeemed(Redeemed::Refused)),
+            r#"{"allow":false}"#
+        );
     }
 
     mod erased {

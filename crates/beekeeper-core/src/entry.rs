@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{room_location, Admission, Arrival};
+use crate::pass::Signer;
 use crate::wait::{estimated_wait_secs, poll_interval_secs};
 use crate::{token, RoomConfig, Token};
 
@@ -58,6 +59,9 @@ pub enum Step {
     Reply(Reply),
     /// A new visitor: enqueue a fresh token (durably), then [`arrived`].
     Enqueue,
+    /// An admitted visitor: send them on with their pass ([`admitted`];
+    /// the backend signs, so that only this answer needs its key).
+    Admitted(Token, Admission),
     /// The room is off: record the token as admitted for a session
     /// (durably; the cookie's token, or a fresh one when `None`), then
     /// [`released`]. The origin's client check then agrees with the
@@ -75,8 +79,8 @@ pub struct Request {
 }
 
 /// What `GET /beekeeper` does for a visitor whose cookie carries `cookie`
-/// (standing as the backend found it) at `now_secs`: send them on (they
-/// were admitted and still may enter), let them through with a token
+/// (standing as the backend found it) at `now_secs`: send them on with
+/// their pass ([`Step::Admitted`]: admitted, and still may enter), let them through with a token
 /// ([`Step::Release`]: the room is off), show them their place again
 /// (already in line: never a second place), or put them in line
 /// ([`Step::Enqueue`]: the backend queues a fresh token durably, then
@@ -90,7 +94,7 @@ pub fn decide(
 ) -> Step {
     if let (Some(token), Standing::Admitted(a)) = (cookie, standing) {
         if a.is_valid(now_secs) {
-            return Step::Reply(Reply::redirect(cfg.destination_for(&token)));
+            return Step::Admitted(token, a);
         }
     }
     if !cfg.enabled {
@@ -105,13 +109,26 @@ pub fn decide(
     }
 }
 
+/// The answer to an admitted visitor ([`Step::Admitted`]): the
+/// destination with the token and its pass.
+pub fn admitted(cfg: &RoomConfig, signer: &Signer, token: &Token, a: &Admission) -> Reply {
+    Reply::redirect(signer.destination(cfg, token, a))
+}
+
 /// The answer to a visitor let through while the room is off (after the
-/// backend recorded `token` as admitted): the destination with the token,
-/// and the cookie, so that coming back finds the same admission.
-pub fn released(cfg: &RoomConfig, token: &Token, req: Request) -> Reply {
+/// backend recorded `token` as admitted, as `a`): the destination with the
+/// token and its pass, and the cookie, so that coming back finds the same
+/// admission.
+pub fn released(
+    cfg: &RoomConfig,
+    signer: &Signer,
+    token: &Token,
+    a: &Admission,
+    req: Request,
+) -> Reply {
     Reply {
         set_cookie: Some(token::set_cookie(token, cfg.queue_secs, req.secure)),
-        ..Reply::redirect(cfg.destination_for(token))
+        ..Reply::redirect(signer.destination(cfg, token, a))
     }
 }
 
@@ -193,11 +210,13 @@ mod tests {
 
     #[test]
     fn decisions() {
+        let s = Signer::for_tests();
         let t = Token::from_random([7; 16]);
         let a = Admission {
             admitted_at: 10,
             expires_at: 100,
         };
+        let admitted = |a: &Admission| admitted(&cfg(true), &s, &t, a).location.unwrap_or_default();
         // Off: whoever is not admitted is let through with a token, the
         // cookie's own when there is one; an admission is kept.
         for standing in [Standing::Queued(Some(3)), Standing::Unknown] {
@@ -216,14 +235,20 @@ mod tests {
         );
         assert_eq!(
             decide(&cfg(false), Some(t), Standing::Admitted(a), 50, HTML),
-            Step::Reply(Reply::redirect(format!(
-                "https://shop.example/?bk_token={t}"
-            )))
+            Step::Admitted(t, a)
         );
-        let r = released(&cfg(false), &t, HTML);
+        let now = Admission {
+            admitted_at: 50,
+            expires_at: 110,
+        };
+        let r = released(&cfg(false), &s, &t, &now, HTML);
+        assert_eq!((r.status, r.location), (302, Some(admitted(&now))));
         assert_eq!(
-            (r.status, r.location),
-            (302, Some(format!("https://shop.example/?bk_token={t}")))
+            admitted(&now),
+            format!(
+                "https://shop.example/?bk_token={t}&bk_pass={}",
+                s.pass(&t, &now)
+            )
         );
         assert_eq!(
             r.set_cookie,
@@ -237,9 +262,7 @@ mod tests {
         );
         assert_eq!(
             decide(&cfg(true), Some(t), Standing::Admitted(a), 50, HTML),
-            Step::Reply(Reply::redirect(format!(
-                "https://shop.example/?bk_token={t}"
-            )))
+            Step::Admitted(t, a)
         );
         // An expired admission queues again.
         assert_eq!(

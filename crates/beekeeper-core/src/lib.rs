@@ -9,6 +9,7 @@ pub mod entry;
 pub mod names;
 pub mod pace;
 pub mod page;
+pub mod pass;
 pub mod plan;
 pub mod profile;
 pub mod throttle;

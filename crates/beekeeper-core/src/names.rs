@@ -45,7 +45,19 @@ pub mod env {
     pub const TOKENS_TABLE: &str = "BEEKEEPER_TOKENS_TABLE";
     pub const CONFIG_TABLE: &str = "BEEKEEPER_CONFIG_TABLE";
     pub const CONSUMER_FUNCTION: &str = "BEEKEEPER_CONSUMER_FUNCTION";
+    /// The SecureString parameter holding the pass keys (producer and
+    /// consumer: they sign).
+    pub const PASS_KEYS: &str = "BEEKEEPER_PASS_KEYS";
 }
+
+/// The SSM parameter holding a deployed room's pass keys
+/// ([`crate::pass::KeyRing`] as JSON, SecureString).
+pub fn pass_keys_parameter(profile: &str) -> String {
+    format!("/beekeeper/{profile}/pass-keys")
+}
+
+/// The key of the room's JWKS in the assets bucket.
+pub const JWKS_OBJECT: &str = "jwks.json";
 
 /// Memory of each Lambda, in MB: what `deploy` sets and what the capacity
 /// model bills.
@@ -64,6 +76,9 @@ pub mod tokens {
     pub const ADMITTED_AT: &str = "admitted_at";
     /// N, epoch seconds: the token is valid while now < expires_at.
     pub const EXPIRES_AT: &str = "expires_at";
+    /// N, epoch seconds: when `POST /client-check/{token}` used the
+    /// admission (absent until then).
+    pub const REDEEMED_AT: &str = "redeemed_at";
     /// S: the destination with the token appended, what `/polling` answers.
     pub const ORIGIN: &str = "origin";
     /// N, epoch seconds: DynamoDB's TTL attribute. It outlives `expires_at`

@@ -25,6 +25,10 @@ const INLINED: &[(&str, &str)] = &[
 
 /// Content type of the rendered `index.html`.
 pub const INDEX_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+/// The room page's `Referrer-Policy`: the destination a visitor leaves
+/// for, with their token and pass, never reaches a third party's logs
+/// through a link or a loaded resource.
+pub const REFERRER_POLICY: &str = "no-referrer";
 
 /// The files of the room page for `room_name`: (name, content type, body).
 /// There is one, `index.html`, with everything in it.

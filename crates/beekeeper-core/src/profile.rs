@@ -302,17 +302,20 @@ impl RoomConfig {
         self.probe_url.as_deref().unwrap_or(&self.destination)
     }
 
-    /// Where an admitted visitor is sent: the destination with the token appended.
-    pub fn destination_for(&self, token: &crate::Token) -> String {
+    /// Where an admitted visitor is sent: the destination with the token
+    /// and the pass appended ([`crate::pass::Signer::destination`] makes
+    /// the pass).
+    pub fn destination_for(&self, token: &crate::Token, pass: &str) -> String {
         let sep = if self.destination.contains('?') {
             '&'
         } else {
             '?'
         };
         format!(
-            "{}{sep}{}={token}",
+            "{}{sep}{}={token}&{}={pass}",
             self.destination,
-            crate::names::DESTINATION_PARAM
+            crate::names::DESTINATION_PARAM,
+            crate::pass::DESTINATION_PARAM
         )
     }
 }
@@ -402,7 +405,7 @@ mod tests {
             if let Ok(v) = p.clone().validated() {
                 proptest::prop_assert_eq!(&v.destination, &validate_destination(&p.destination).unwrap_or_default());
                 proptest::prop_assert!(v.destination.bytes().all(|b| b.is_ascii_graphic()), "{:?}", v.destination);
-                let loc = v.room_config().destination_for(&crate::Token::from_random([7; 16]));
+                let loc = v.room_config().destination_for(&crate::Token::from_random([7; 16]), "a.b-_.c");
                 proptest::prop_assert!(http::HeaderValue::from_str(&loc).is_ok(), "{:?}", loc);
             }
         }
@@ -416,8 +419,8 @@ mod tests {
         assert_eq!(v.destination, "https://shop.example/sale");
         let t = crate::Token::from_random([0; 16]);
         assert_eq!(
-            v.room_config().destination_for(&t),
-            format!("https://shop.example/sale?bk_token={t}")
+            v.room_config().destination_for(&t, "P"),
+            format!("https://shop.example/sale?bk_token={t}&bk_pass=P")
         );
     }
 
@@ -512,13 +515,13 @@ mod tests {
         .room_config();
         let t = crate::Token::from_random([0; 16]);
         assert_eq!(
-            c.destination_for(&t),
-            format!("https://x.y/sale?bk_token={t}")
+            c.destination_for(&t, "P"),
+            format!("https://x.y/sale?bk_token={t}&bk_pass=P")
         );
         c.destination = "https://x.y/sale?a=1".into();
         assert_eq!(
-            c.destination_for(&t),
-            format!("https://x.y/sale?a=1&bk_token={t}")
+            c.destination_for(&t, "P"),
+            format!("https://x.y/sale?a=1&bk_token={t}&bk_pass=P")
         );
     }
 }

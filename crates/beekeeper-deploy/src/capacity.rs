@@ -67,6 +67,10 @@ pub struct Design {
     /// How long each consumer runs a minute, and its memory.
     pub consumer_secs: f64,
     pub consumer_memory_mb: f64,
+    /// Whether the origin's one call per visitor redeems the admission (a
+    /// DynamoDB write: beekeeper's `POST /client-check`) rather than only
+    /// reading it.
+    pub origin_redeems: bool,
 }
 
 impl Design {
@@ -83,6 +87,7 @@ impl Design {
         // Paced over its 59-second window.
         consumer_secs: 59.0,
         consumer_memory_mb: 128.0,
+        origin_redeems: true,
     };
 
     /// The original beekeeper: a poll every 20 s, a 160 ms producer, a
@@ -98,6 +103,7 @@ impl Design {
         // 100 batches as fast as it can: 2 s at a batch every 20 ms.
         consumer_secs: 2.0,
         consumer_memory_mb: 128.0,
+        origin_redeems: false,
     };
 }
 
@@ -233,7 +239,8 @@ impl Bill {
 
 /// The bill of one visitor who waits `wait_secs` in a room admitting
 /// `rate_per_min`: the entry (producer, one SQS send), a page load, the
-/// polls, the origin's client check, and a share of the admitting: one
+/// polls, the origin's one call (beekeeper: a redemption, a write; the
+/// pass it verifies offline costs nothing), and a share of the admitting: one
 /// write, and a ledger count, a receive and a delete per batch, and each minute's trigger run
 /// (a config read, a queue-depth read, an invoke per consumer) and
 /// consumers (a config read each, and their running time).
@@ -252,9 +259,11 @@ pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
         lambda_gb_secs: (d.producer_ms / 1000.0 * d.producer_memory_mb
             + consumers * d.consumer_secs * d.consumer_memory_mb * share)
             / 1024.0,
-        ddb_reads: polls * d.reads_per_poll + 1.0 + (1.0 + consumers) * share,
-        // The admission, and the ledger's count of its batch.
-        ddb_writes: 1.0 + 1.0 / f64::from(batch.max(1)),
+        ddb_reads: polls * d.reads_per_poll
+            + if d.origin_redeems { 0.0 } else { 1.0 }
+            + (1.0 + consumers) * share,
+        // The admission, the ledger's count of its batch, the redemption.
+        ddb_writes: 1.0 + 1.0 / f64::from(batch.max(1)) + if d.origin_redeems { 1.0 } else { 0.0 },
         sqs_requests: 1.0 + 2.0 / f64::from(batch.max(1)) + share,
         s3_gets: d.page_files,
     }

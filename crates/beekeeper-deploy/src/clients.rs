@@ -15,6 +15,7 @@ pub struct Clients {
     pub api: aws_sdk_apigateway::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub sts: aws_sdk_sts::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub log: CallLog,
 }
 
@@ -42,6 +43,7 @@ impl Clients {
             api: client!(aws_sdk_apigateway),
             events: client!(aws_sdk_eventbridge),
             sts: client!(aws_sdk_sts),
+            ssm: client!(aws_sdk_ssm),
             log,
         }
     }

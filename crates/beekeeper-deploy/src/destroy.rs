@@ -129,6 +129,11 @@ impl Destroy<'_> {
                 step(self.progress, label, self.table(&t.name)).await?,
             ));
         }
+        let label = format!("ssm parameter {}", p.pass_keys);
+        done.push((
+            label.clone(),
+            step(self.progress, label, self.pass_keys()).await?,
+        ));
         let label = format!("s3 bucket {}", p.bucket.name);
         done.push((
             label.clone(),
@@ -225,6 +230,18 @@ impl Destroy<'_> {
                 .send()
                 .await
                 .found(format!("delete table {name}"))?
+        })
+    }
+
+    async fn pass_keys(&self) -> Result<Outcome> {
+        let (c, name) = (self.c, &self.plan.pass_keys);
+        delete_if_ours!(self, found::parameter(c, name).await?, |f| {
+            c.ssm
+                .delete_parameter()
+                .name(name)
+                .send()
+                .await
+                .found(format!("delete parameter {name}"))?
         })
     }
 

@@ -44,6 +44,8 @@ pub enum DeployError {
     Build(String),
     #[error("profile {0:?} is not deployed (hint: run `beekeeper deploy {0}` first)")]
     NotDeployed(String),
+    #[error("the pass keys {0} are unusable (hint: delete the parameter and deploy again; passes it signed stop verifying)")]
+    Keys(String),
 }
 
 impl From<aws_smithy_types::error::operation::BuildError> for DeployError {
@@ -77,6 +79,7 @@ const NOT_FOUND: &[&str] = &[
     "NoSuchPublicAccessBlockConfiguration",
     "NoSuchTagSet",
     "NoSuchTagSetError",
+    "ParameterNotFound",
 ];
 
 pub fn is_not_found(code: Option<&str>) -> bool {

@@ -27,6 +27,37 @@ fn owner_of_map(tags: &HashMap<String, String>) -> Option<String> {
     owner(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
+/// The SecureString parameter `name`, with its value decrypted (the pass
+/// keys: never logged).
+pub async fn parameter(c: &Clients, name: &str) -> Result<Option<Found<String>>> {
+    let Some(out) = c
+        .ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .found(format!("read parameter {name}"))?
+    else {
+        return Ok(None);
+    };
+    let value = out.parameter.and_then(|p| p.value).unwrap_or_default();
+    let tags = c
+        .ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .found(format!("read the tags of parameter {name}"))?
+        .and_then(|o| o.tag_list)
+        .unwrap_or_default();
+    Ok(Some(Found {
+        owner: owner(tags.iter().map(|t| (t.key(), t.value()))),
+        it: value,
+    }))
+}
+
 pub async fn role(c: &Clients, name: &str) -> Result<Option<Found<aws_sdk_iam::types::Role>>> {
     let out = c
         .iam

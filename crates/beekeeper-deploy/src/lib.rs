@@ -15,6 +15,7 @@ pub mod control;
 pub mod destroy;
 pub mod error;
 pub mod found;
+pub mod keys;
 pub mod plan;
 pub mod progress;
 

@@ -49,7 +49,8 @@ struct Api {
     api_id: String,
     region: String,
     stage_variables: Value,
-    routes: Vec<(String, Integration)>,
+    /// (method, resource path, integration).
+    routes: Vec<(String, String, Integration)>,
     /// Deployed function name → binary under `cargo lambda watch`.
     functions: HashMap<String, String>,
     watch: String,
@@ -64,7 +65,7 @@ struct Api {
 async fn read_api(
     c: &beekeeper_deploy::Clients,
     name: &str,
-) -> (String, Vec<(String, Integration)>, Value) {
+) -> (String, Vec<(String, String, Integration)>, Value) {
     let apis = c.api.get_rest_apis().send().await.unwrap();
     let api = apis
         .items()
@@ -82,45 +83,48 @@ async fn read_api(
         .unwrap()
         .items()
     {
-        let Ok(m) = c
-            .api
-            .get_method()
-            .rest_api_id(&id)
-            .resource_id(r.id().unwrap())
-            .http_method("GET")
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let i = m.method_integration().unwrap();
-        let responses = i
-            .integration_responses()
-            .map(|rs| {
-                rs.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
+        for method in ["GET", "POST"] {
+            let Ok(m) = c
+                .api
+                .get_method()
+                .rest_api_id(&id)
+                .resource_id(r.id().unwrap())
+                .http_method(method)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let i = m.method_integration().unwrap();
+            let responses = i
+                .integration_responses()
+                .map(|rs| {
+                    rs.iter()
+                        .map(|(k, v)| {
                             (
-                                v.selection_pattern().map(str::to_string),
-                                v.response_templates().cloned().unwrap_or_default(),
-                                v.response_parameters().cloned().unwrap_or_default(),
-                            ),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        routes.push((
-            r.path().unwrap().to_string(),
-            Integration {
-                kind: i.r#type().unwrap().as_str().to_string(),
-                uri: i.uri().unwrap().to_string(),
-                request_params: i.request_parameters().cloned().unwrap_or_default(),
-                request_templates: i.request_templates().cloned().unwrap_or_default(),
-                responses,
-            },
-        ));
+                                k.clone(),
+                                (
+                                    v.selection_pattern().map(str::to_string),
+                                    v.response_templates().cloned().unwrap_or_default(),
+                                    v.response_parameters().cloned().unwrap_or_default(),
+                                ),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            routes.push((
+                method.to_string(),
+                r.path().unwrap().to_string(),
+                Integration {
+                    kind: i.r#type().unwrap().as_str().to_string(),
+                    uri: i.uri().unwrap().to_string(),
+                    request_params: i.request_parameters().cloned().unwrap_or_default(),
+                    request_templates: i.request_templates().cloned().unwrap_or_default(),
+                    responses,
+                },
+            ));
+        }
     }
     let stage = c
         .api
@@ -214,7 +218,8 @@ async fn serve(
     let mut found: Vec<(&String, &Integration, HashMap<String, String>)> = api
         .routes
         .iter()
-        .filter_map(|(p, i)| matches(p, resource_path).map(|m| (p, i, m)))
+        .filter(|(m, _, _)| *m == method.as_str())
+        .filter_map(|(_, p, i)| matches(p, resource_path).map(|m| (p, i, m)))
         .collect();
     found.sort_by_key(|(p, _, _)| (p.contains("+}"), p.matches('{').count()));
     let Some((resource, integration, params)) = found.into_iter().next() else {
@@ -224,7 +229,6 @@ async fn serve(
         )
             .into_response();
     };
-    assert_eq!(method, Method::GET);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -319,11 +323,14 @@ async fn serve(
                     let (_, _, maps) = &integration.responses["200"];
                     let mut resp = Response::builder().status(200);
                     for (to, from) in maps {
+                        let name = to.trim_start_matches("method.response.header.");
                         if from == "integration.response.header.Content-Type" {
-                            resp = resp.header(
-                                to.trim_start_matches("method.response.header."),
-                                ct.clone().unwrap(),
-                            );
+                            resp = resp.header(name, ct.clone().unwrap());
+                        } else if let Some(v) =
+                            from.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
+                        {
+                            // Static values are quoted: 'no-referrer'.
+                            resp = resp.header(name, v);
                         }
                     }
                     resp.body(body.to_vec().into()).unwrap()
@@ -359,7 +366,7 @@ async fn serve(
             let (status, answer) = dynamodb_in(&api.moto, &api.region, action, &request).await;
             let status = status.to_string();
             let (code, (_, templates, maps)) = select(&integration.responses, &status);
-            let out = api.renderer.lock().unwrap().render(
+            let (out, set) = api.renderer.lock().unwrap().render_status(
                 &templates["application/json"],
                 req_params,
                 Some(&answer),
@@ -367,7 +374,7 @@ async fn serve(
                 &api.stage_variables,
             );
             let mut resp = Response::builder()
-                .status(code.parse::<u16>().unwrap())
+                .status(set.unwrap_or_else(|| code.parse::<u16>().unwrap()))
                 .header("content-type", "application/json");
             for (to, from) in maps {
                 // Static values are quoted: 'no-store'.
@@ -395,6 +402,19 @@ fn select<'a>(responses: &'a BTreeMap<String, Answer>, status: &str) -> (&'a Str
         })
         .or_else(|| responses.iter().find(|(_, (p, _, _))| p.is_none()))
         .unwrap()
+}
+
+/// `destination` is the shop with the visitor's token and a pass PyJWT
+/// verifies against the keys the deployed API publishes.
+fn passes(destination: &str, token: &str, jwks: &str, issuer: &str) {
+    let prefix = format!("https://shop.example/sale?bk_token={token}&bk_pass=");
+    let pass = destination
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{destination}"));
+    assert!(
+        beekeeper_test_support::verifiers::pyjwt_at(jwks, issuer, token, pass),
+        "the pass of {destination} does not verify"
+    );
 }
 
 struct Visitor {
@@ -475,7 +495,8 @@ async fn a_crowd_goes_through_the_deployed_api() {
     }
     let (api_id, routes, stage_variables) = read_api(&c, &plan.api.name).await;
     assert_eq!(api_id, deployed.api_id);
-    assert_eq!(routes.len(), 5);
+    assert_eq!(routes.len(), 7);
+    let issuer = deployed.url.trim_end_matches("/beekeeper").to_string();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -528,6 +549,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
     let page = first.get(&http, &format!("{base}/live/{location}")).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     assert!(page.text().await.unwrap().contains("Big Sale"));
     let js = first.get(&http, &format!("{base}/live/room/room.js")).await;
     assert_eq!(js.status(), 404, "the scripts are inside the page");
@@ -559,9 +581,12 @@ async fn a_crowd_goes_through_the_deployed_api() {
         json!({"allow": true, "origin": "../beekeeper"})
     );
     let through = first.get(&http, &entry).await;
-    assert_eq!(
+    let jwks = format!("{base}/live/.well-known/jwks.json");
+    passes(
         through.headers()["location"].to_str().unwrap(),
-        format!("https://shop.example/sale?bk_token={}", first.token())
+        &first.token(),
+        &jwks,
+        &issuer,
     );
     let check = get_json(
         &http,
@@ -601,10 +626,7 @@ async fn a_crowd_goes_through_the_deployed_api() {
                 .await
                 .unwrap();
             if poll["allow"] == true {
-                assert_eq!(
-                    poll["origin"],
-                    format!("https://shop.example/sale?bk_token={}", v.token())
-                );
+                passes(poll["origin"].as_str().unwrap(), &v.token(), &jwks, &issuer);
                 break;
             }
             assert_eq!(poll, json!({"allow": false}));
@@ -626,6 +648,32 @@ async fn a_crowd_goes_through_the_deployed_api() {
     assert_eq!(get_json(&http, &forged).await, json!({"allow": false}));
     let junk = format!("{base}/live/client-check/'%20OR%201=1");
     assert_eq!(get_json(&http, &junk).await, json!({"allow": false}));
+
+    // Redemption: of fifty at once, exactly one is allowed; a forged or
+    // junk token is refused, and creates nothing.
+    let url = format!("{base}/live/client-check/{}", crowd[0].0.token());
+    let answers = futures::future::join_all((0..50).map(|_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http.post(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    }))
+    .await;
+    let allowed: Vec<_> = answers.iter().filter(|a| a["allow"] == true).collect();
+    let used = answers
+        .iter()
+        .filter(|a| **a == json!({"allow": false, "reason": "used"}));
+    assert_eq!((allowed.len(), used.count()), (1, 49), "{answers:?}");
+    assert_eq!(allowed[0]["admittedAt"], admitted[0]);
+    for refused in [&forged, &junk] {
+        let r = http.post(refused).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"allow": false}));
+    }
+    // Looking after the redemption still says admitted: GET uses nothing.
+    assert_eq!(get_json(&http, &url).await["allow"], true);
     // Exactly the crowd was admitted, each once; the trigger started the
     // consumer by its deployed name.
     let count = c
@@ -654,9 +702,11 @@ async fn a_crowd_goes_through_the_deployed_api() {
     let mut late = Visitor { cookie: None };
     let r = late.get(&http, &entry).await;
     assert_eq!(r.status(), 302);
-    assert_eq!(
+    passes(
         r.headers()["location"].to_str().unwrap(),
-        format!("https://shop.example/sale?bk_token={}", late.token())
+        &late.token(),
+        &jwks,
+        &issuer,
     );
     let check = get_json(&http, &format!("{base}/live/client-check/{}", late.token())).await;
     assert_eq!(check["allow"], true, "{check}");

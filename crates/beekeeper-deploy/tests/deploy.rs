@@ -32,6 +32,7 @@ fn planned(plan: &Plan) -> BTreeSet<String> {
             .map(|f| format!("log group {}", f.log_group)),
     );
     names.insert(format!("api gateway {}", plan.api.name));
+    names.insert("ssm parameter pass-keys".into());
     names.extend(
         plan.rules
             .iter()
@@ -56,7 +57,7 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
     let census = census(&moto, "sale").await;
     let found: BTreeSet<String> = census.keys().cloned().collect();
     assert_eq!(found, planned(&plan), "census differs from the plan");
-    assert_eq!(found.len(), 21);
+    assert_eq!(found.len(), 22);
 
     for (name, r) in &census {
         assert_eq!(r["tag"], "sale", "{name} lacks the profile tag");
@@ -78,7 +79,11 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
                     role.name
                 );
             }
-            assert!(st["Resource"].to_string().contains("beekeeper-sale-"));
+            let on = st["Resource"].to_string();
+            assert!(
+                on.contains("beekeeper-sale-") || on.contains("/beekeeper/sale/"),
+                "{on}"
+            );
         }
     }
     // API Gateway may assume its role only for this account's APIs.
@@ -115,6 +120,8 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         [
             "dynamodb:GetItem",
             "dynamodb:BatchGetItem",
+            // The redemption's conditional update, and nothing else.
+            "dynamodb:UpdateItem",
             "dynamodb:BatchGetItem",
             "s3:GetObject"
         ]
@@ -128,7 +135,27 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
     );
     assert!(!bucket["grants"].to_string().contains("AllUsers"));
     let files = page::files("Big Sale");
-    assert_eq!(bucket["objects"].as_object().unwrap().len(), files.len());
+    // The page, and the pass keys' public half.
+    assert_eq!(
+        bucket["objects"].as_object().unwrap().len(),
+        files.len() + 1
+    );
+    assert_eq!(
+        bucket["objects"]["jwks.json"],
+        serde_json::json!({"type": "application/json", "body": {"keys": 1}})
+    );
+    // The pass keys: a SecureString, this profile's, naming the stage.
+    let keys = &census["ssm parameter pass-keys"];
+    assert_eq!(
+        (&keys["type"], &keys["tag"], &keys["room"], &keys["keys"]),
+        (
+            &serde_json::json!("SecureString"),
+            &serde_json::json!("sale"),
+            &serde_json::json!("sale"),
+            &serde_json::json!(1)
+        )
+    );
+    assert_eq!(keys["issuer"], deployed.url.trim_end_matches("/beekeeper"));
     for (key, ct, body) in files {
         assert_eq!(bucket["objects"][key]["type"], ct);
         assert_eq!(bucket["objects"][key]["body"], body.as_str());
@@ -241,26 +268,35 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         "beekeeper-sale-tokens"
     );
     let routes = &api["routes"];
-    assert_eq!(routes["/beekeeper"]["type"], "AWS_PROXY");
+    assert_eq!(routes["/beekeeper"]["GET"]["type"], "AWS_PROXY");
     assert_eq!(
-        routes["/beekeeper"]["uri"],
+        routes["/beekeeper"]["GET"]["uri"],
         plan.arns().lambda_integration("beekeeper-sale-producer")
     );
-    for (path, action, req, resp) in [
+    for (path, method, action, req, resp) in [
         (
             "/polling",
+            "GET",
             "BatchGetItem",
             templates::POLLING_REQUEST,
             templates::POLLING_RESPONSE,
         ),
         (
             "/client-check/{token}",
+            "GET",
             "GetItem",
             templates::CLIENT_CHECK_REQUEST,
             templates::CLIENT_CHECK_RESPONSE,
         ),
+        (
+            "/client-check/{token}",
+            "POST",
+            "UpdateItem",
+            templates::REDEEM_REQUEST,
+            templates::REDEEM_RESPONSE,
+        ),
     ] {
-        let r = &routes[path];
+        let r = &routes[path][method];
         assert_eq!(r["type"], "AWS", "{path}");
         assert_eq!(
             r["uri"],
@@ -274,14 +310,26 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         assert_eq!(r["responses"]["200"]["templates"]["application/json"], resp);
     }
     assert_eq!(
-        routes["/room/{proxy+}"]["uri"],
+        routes["/client-check/{token}"]["POST"]["responses"]["400"]["templates"]
+            ["application/json"],
+        templates::REDEEM_REFUSED
+    );
+    assert_eq!(
+        routes["/.well-known/jwks.json"]["GET"]["uri"],
+        format!(
+            "arn:aws:apigateway:eu-west-1:s3:path/{}/jwks.json",
+            plan.bucket.name
+        )
+    );
+    assert_eq!(
+        routes["/room/{proxy+}"]["GET"]["uri"],
         format!(
             "arn:aws:apigateway:eu-west-1:s3:path/{}/{{proxy}}",
             plan.bucket.name
         )
     );
     assert_eq!(
-        routes["/room"]["uri"],
+        routes["/room"]["GET"]["uri"],
         format!(
             "arn:aws:apigateway:eu-west-1:s3:path/{}/index.html",
             plan.bucket.name
@@ -293,7 +341,7 @@ async fn deploy_creates_the_plan_and_nothing_else_and_a_redeploy_changes_nothing
         .iter()
         .filter(|r| !matches!(r.integration, Integration::Lambda { .. }))
         .count();
-    assert_eq!(integrated, 4);
+    assert_eq!(integrated, 6);
 
     // A second deploy reads, and changes nothing.
     let first_census = log.calls().len();

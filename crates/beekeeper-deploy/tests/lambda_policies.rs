@@ -63,6 +63,13 @@ fn action(headers: &HeaderMap, path: &str, body: &[u8]) -> (String, String) {
             let op = op.trim_end_matches("Batch");
             (format!("sqs:{op}"), arns.of("sqs", queue))
         }
+        "AmazonSSM" => (
+            format!("ssm:{op}"),
+            arns.of(
+                "ssm",
+                &format!("parameter{}", body["Name"].as_str().unwrap()),
+            ),
+        ),
         other => panic!("unexpected service {other}"),
     }
 }
@@ -185,7 +192,11 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
         tokens_table: deployed.tokens_table.clone(),
         config_table: deployed.config_table.clone(),
         consumer_function: Some("beekeeper-sale-consumer".into()),
+        pass_keys: Some(plan.pass_keys.clone()),
     };
+    let ring = beekeeper_aws::keys::load(&c.ssm, &plan.pass_keys)
+        .await
+        .unwrap();
     // moto answers Lambda invokes without running them.
     reqwest::Client::new()
         .post(format!("{}/moto-api/config", moto.url))
@@ -213,6 +224,7 @@ async fn each_role_allows_exactly_what_its_lambda_does() {
         .table_name(plan.tokens_table())
         .set_item(Some(beekeeper_aws::room::admission_item(
             &cfg,
+            &ring.signer().unwrap(),
             &beekeeper_core::Token::parse(token).unwrap(),
             u64::MAX / 4,
         )))

@@ -6,6 +6,7 @@
 
 mod admission;
 mod assets;
+pub mod keys;
 mod lock;
 mod server;
 pub mod store;
@@ -42,6 +43,8 @@ pub enum LocalError {
     },
     #[error("{path} is in use by another beekeeper serve ({holder}) (hint: stop it first, or pass another --data-dir)")]
     Busy { path: PathBuf, holder: String },
+    #[error(transparent)]
+    Keys(#[from] keys::KeysError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -49,6 +52,8 @@ pub enum LocalError {
 /// What `beekeeper serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The profile's name: the `room` of every pass.
+    pub profile: String,
     pub room: RoomConfig,
     pub listen: String,
     pub data_dir: PathBuf,
@@ -93,5 +98,6 @@ pub async fn start(cfg: ServeConfig) -> Result<Serving, LocalError> {
         room.destination = format!("http://{addr}/demo/");
     }
     let store = store::Store::open(&cfg.data_dir, &room)?;
-    server::start(listener, addr, store, lock, cfg)
+    let ring = keys::open(&cfg.data_dir, &format!("http://{addr}"), &cfg.profile)?;
+    server::start(listener, addr, store, ring, lock, cfg)
 }

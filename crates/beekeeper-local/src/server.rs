@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use beekeeper_core::answer::{ClientCheck, Poll};
+use beekeeper_core::answer::{Admission, ClientCheck, Poll};
 use beekeeper_core::entry::{self, Reply, Step};
+use beekeeper_core::pass::{KeyRing, Signer};
 use beekeeper_core::{names, RoomConfig, Token};
 use tokio::sync::watch;
 
@@ -22,6 +23,7 @@ use crate::{admission, assets, now_ms, LocalError, ServeConfig};
 struct App {
     store: Store,
     config: watch::Receiver<Arc<RoomConfig>>,
+    keys: watch::Receiver<Arc<Keys>>,
     demo: bool,
     /// Whether the place-in-line cookie is `Secure`, decided at start.
     secure: bool,
@@ -30,6 +32,24 @@ struct App {
 }
 
 type Shared = State<Arc<App>>;
+
+/// The ring and the signer of its current key.
+struct Keys {
+    ring: KeyRing,
+    signer: Signer,
+}
+
+impl Keys {
+    fn new(ring: KeyRing) -> Result<Keys, LocalError> {
+        let signer = ring
+            .signer()
+            .map_err(|source| crate::keys::KeysError::Unusable {
+                path: crate::keys::KEYS_FILE.into(),
+                source,
+            })?;
+        Ok(Keys { ring, signer })
+    }
+}
 
 /// A started room: the address it listens on, ready to [`Serving::run`].
 pub struct Serving {
@@ -203,12 +223,15 @@ pub(crate) fn start(
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     store: Store,
+    ring: KeyRing,
     lock: DataDir,
     cfg: ServeConfig,
 ) -> Result<Serving, LocalError> {
     let (initial, version) = store.config()?;
     let (tx, rx) = watch::channel(Arc::new(initial.clone()));
     tokio::spawn(watch_config(store.clone(), tx, version));
+    let (keys_tx, keys) = watch::channel(Arc::new(Keys::new(ring)?));
+    tokio::spawn(watch_keys(cfg.data_dir.clone(), keys_tx));
     tokio::spawn(admission::run(store.clone(), rx.clone(), cfg.minute));
     tokio::spawn(sweep(store.clone(), rx.clone()));
     tokio::spawn(crate::throttle::run(
@@ -221,6 +244,7 @@ pub(crate) fn start(
             .into(),
         store,
         config: rx,
+        keys,
         demo: cfg.demo,
         secure: entry::secure_cookie(cfg.secure_cookie, addr.ip().is_loopback()),
     });
@@ -231,7 +255,8 @@ pub(crate) fn start(
         .route("/room/", get(room_index))
         .route("/room/{file}", get(room_asset))
         .route(names::ROUTE_POLL, get(poll))
-        .route("/client-check/{token}", get(client_check))
+        .route("/client-check/{token}", get(client_check).post(redeem))
+        .route(beekeeper_core::pass::JWKS_PATH, get(jwks))
         .route("/demo/", get(demo))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app);
@@ -264,6 +289,32 @@ async fn watch_config(store: Store, tx: watch::Sender<Arc<RoomConfig>>, mut vers
             },
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot read the room config: {e}"),
+        }
+    }
+}
+
+/// `beekeeper rotate-key` from another process rewrites the key file; the
+/// server signs with the new key within a quarter of a second.
+async fn watch_keys(data_dir: std::path::PathBuf, tx: watch::Sender<Arc<Keys>>) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    let mut seen = crate::keys::stamp(&data_dir);
+    loop {
+        every.tick().await;
+        let now = crate::keys::stamp(&data_dir);
+        if now == seen {
+            continue;
+        }
+        match crate::keys::reload(&data_dir)
+            .map_err(LocalError::from)
+            .and_then(Keys::new)
+        {
+            Ok(keys) => {
+                tracing::info!(kid = keys.signer.kid(), "pass key changed");
+                seen = now;
+                let _ = tx.send(Arc::new(keys));
+            }
+            // Half written by hand, or mid-copy: the old key keeps signing.
+            Err(e) => tracing::warn!("cannot read the changed pass keys: {e}"),
         }
     }
 }
@@ -359,8 +410,10 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
             return unavailable();
         }
     };
+    let keys = app.keys.borrow().clone();
     let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
         Step::Reply(reply) => return send(reply),
+        Step::Admitted(token, a) => return send(entry::admitted(&cfg, &keys.signer, &token, &a)),
         Step::Enqueue => None,
         Step::Release(token) => Some(token),
     };
@@ -376,12 +429,13 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     };
     let now = now_ms();
     if release.is_some() {
-        return match app
-            .store
-            .release(token, now, now + cfg.session_secs * 1000)
-            .await
-        {
-            Ok(()) => send(entry::released(&cfg, &token, req)),
+        let expires = now + cfg.session_secs * 1000;
+        let admission = Admission {
+            admitted_at: now / 1000,
+            expires_at: expires / 1000,
+        };
+        return match app.store.release(token, now, expires).await {
+            Ok(()) => send(entry::released(&cfg, &keys.signer, &token, &admission, req)),
             Err(e) => {
                 tracing::warn!("cannot let a visitor through: {e}");
                 unavailable()
@@ -406,6 +460,11 @@ async fn room_index(State(app): Shared) -> Response {
             ),
             (header::CACHE_CONTROL, "no-cache"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // The room's URLs never leak to where its links lead.
+            (
+                header::REFERRER_POLICY,
+                beekeeper_core::page::REFERRER_POLICY,
+            ),
         ],
         app.index.clone(),
     )
@@ -432,7 +491,14 @@ async fn poll(State(app): Shared, headers: HeaderMap) -> Response {
             return unavailable();
         }
     };
-    let answer = Poll::new(&cfg, token.as_ref(), admission, now_ms() / 1000);
+    let keys = app.keys.borrow().clone();
+    let answer = Poll::new(
+        &cfg,
+        &keys.signer,
+        token.as_ref(),
+        admission,
+        now_ms() / 1000,
+    );
     no_store(Json(answer).into_response())
 }
 
@@ -448,6 +514,42 @@ async fn client_check(State(app): Shared, Path(raw): Path<String>) -> Response {
         Ok(_) => no_store(Json(ClientCheck::deny()).into_response()),
         Err(e) => {
             tracing::warn!("cannot look up a token: {e}");
+            unavailable()
+        }
+    }
+}
+
+/// `POST /client-check/{token}`: the origin uses the visitor's admission,
+/// once.
+async fn redeem(State(app): Shared, Path(raw): Path<String>) -> Response {
+    let Some(token) = Token::parse(&raw) else {
+        return no_store(Json(ClientCheck::deny()).into_response());
+    };
+    match app.store.redeem(token, now_ms()).await {
+        Ok(r) => no_store(Json(ClientCheck::redeemed(r)).into_response()),
+        Err(e) => {
+            tracing::warn!("cannot redeem a token: {e}");
+            unavailable()
+        }
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys passes verify with. An
+/// origin may keep it for five minutes; a library that meets an unknown
+/// `kid` fetches it again.
+async fn jwks(State(app): Shared) -> Response {
+    let keys = app.keys.borrow().clone();
+    match keys.ring.jwks(now_ms() / 1000) {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!("cannot publish the pass keys: {e}");
             unavailable()
         }
     }

@@ -158,10 +158,14 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
             let got = c.s3.get_object().bucket(bn).key(key).send().await.unwrap();
             let ct = got.content_type().map(str::to_string);
             let body = got.body.collect().await.unwrap().into_bytes();
-            objects.insert(
-                key.to_string(),
-                json!({ "type": ct, "body": String::from_utf8_lossy(&body) }),
-            );
+            // The public keys differ from room to room: their number stands for them.
+            let body = if key == beekeeper_core::names::JWKS_OBJECT {
+                let jwks: Value = serde_json::from_slice(&body).unwrap();
+                json!({ "keys": jwks["keys"].as_array().unwrap().len() })
+            } else {
+                json!(String::from_utf8_lossy(&body))
+            };
+            objects.insert(key.to_string(), json!({ "type": ct, "body": body }));
         }
         let acl = c.s3.get_bucket_acl().bucket(bn).send().await.unwrap();
         let grants: Vec<String> = acl
@@ -182,6 +186,37 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
                 "publicAccessBlock": block,
                 "grants": grants,
                 "objects": objects,
+            }),
+        );
+    }
+
+    let keys = beekeeper_core::names::pass_keys_parameter(name);
+    if let Ok(got) = c
+        .ssm
+        .get_parameter()
+        .name(&keys)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        let p = got.parameter().unwrap();
+        let ring = beekeeper_core::pass::KeyRing::from_json(p.value().unwrap()).unwrap();
+        let tags = c
+            .ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(&keys)
+            .send()
+            .await
+            .unwrap();
+        out.insert(
+            "ssm parameter pass-keys".to_string(),
+            json!({
+                "tag": tag_value(tags.tag_list().iter().map(|t| (t.key(), t.value()))),
+                "type": p.r#type().map(|t| t.as_str().to_string()),
+                "issuer": ring.issuer,
+                "room": ring.room,
+                "keys": ring.kids().len(),
             }),
         );
     }
@@ -424,46 +459,56 @@ pub async fn census(moto: &Moto, name: &str) -> BTreeMap<String, Value> {
             .items()
         {
             let path = r.path().unwrap_or_default().to_string();
-            let Ok(m) = c
-                .api
-                .get_method()
-                .rest_api_id(id)
-                .resource_id(r.id().unwrap_or_default())
-                .http_method("GET")
-                .send()
-                .await
-            else {
-                routes.insert(path, Value::Null);
-                continue;
-            };
-            let i = m.method_integration();
-            let responses = i.and_then(|i| i.integration_responses()).map(|rs| {
-                rs.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            json!({
-                                "pattern": v.selection_pattern(),
-                                "templates": v.response_templates().map(sorted),
-                                "params": v.response_parameters().map(sorted),
-                            }),
-                        )
-                    })
-                    .collect::<BTreeMap<_, _>>()
-            });
+            let mut methods = BTreeMap::new();
+            for method in ["GET", "POST"] {
+                let Ok(m) = c
+                    .api
+                    .get_method()
+                    .rest_api_id(id)
+                    .resource_id(r.id().unwrap_or_default())
+                    .http_method(method)
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let i = m.method_integration();
+                let responses = i.and_then(|i| i.integration_responses()).map(|rs| {
+                    rs.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                json!({
+                                    "pattern": v.selection_pattern(),
+                                    "templates": v.response_templates().map(sorted),
+                                    "params": v.response_parameters().map(sorted),
+                                }),
+                            )
+                        })
+                        .collect::<BTreeMap<_, _>>()
+                });
+                methods.insert(
+                    method,
+                    json!({
+                        "auth": m.authorization_type(),
+                        "params": m.request_parameters().map(sorted),
+                        "type": i.and_then(|i| i.r#type()).map(|t| t.as_str().to_string()),
+                        "method": i.and_then(|i| i.http_method()),
+                        "uri": i.and_then(|i| i.uri()),
+                        "credentials": i.and_then(|i| i.credentials()),
+                        "requestParams": i.and_then(|i| i.request_parameters()).map(sorted),
+                        "requestTemplates": i.and_then(|i| i.request_templates()).map(sorted),
+                        "responses": responses,
+                    }),
+                );
+            }
             routes.insert(
                 path,
-                json!({
-                    "auth": m.authorization_type(),
-                    "params": m.request_parameters().map(sorted),
-                    "type": i.and_then(|i| i.r#type()).map(|t| t.as_str().to_string()),
-                    "method": i.and_then(|i| i.http_method()),
-                    "uri": i.and_then(|i| i.uri()),
-                    "credentials": i.and_then(|i| i.credentials()),
-                    "requestParams": i.and_then(|i| i.request_parameters()).map(sorted),
-                    "requestTemplates": i.and_then(|i| i.request_templates()).map(sorted),
-                    "responses": responses,
-                }),
+                if methods.is_empty() {
+                    Value::Null
+                } else {
+                    json!(methods)
+                },
             );
         }
         let stages: Vec<Value> = c
@@ -554,6 +599,7 @@ pub fn normalized(census: &BTreeMap<String, Value>, name: &str) -> String {
         }
     }
     text.replace(&format!("beekeeper-{name}-"), "beekeeper-{profile}-")
+        .replace(&format!("/beekeeper/{name}/"), "/beekeeper/{profile}/")
         .replace(&format!("\"{name}\""), "\"{profile}\"")
 }
 

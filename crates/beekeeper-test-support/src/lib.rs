@@ -19,6 +19,7 @@ pub mod moto;
 pub mod origin;
 pub mod room;
 pub mod served;
+pub mod verifiers;
 pub mod vtl;
 pub mod watch;
 

@@ -34,7 +34,18 @@ async fn table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
         .unwrap();
 }
 
-/// Queue (with its dead-letter queue), tokens table and config table.
+/// The pass keys of a test room laid out by [`create_room`]: one fixed key.
+pub fn test_ring(profile: &str) -> beekeeper_core::pass::KeyRing {
+    beekeeper_core::pass::KeyRing::new(
+        &format!("https://{profile}.room.test/live"),
+        profile,
+        [7; 32],
+        0,
+    )
+}
+
+/// Queue (with its dead-letter queue), tokens table, config table and the
+/// pass keys' parameter ([`test_ring`]).
 pub async fn create_room(sdk: &aws_config::SdkConfig, profile: &str, cfg: &RoomConfig) -> Env {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -71,11 +82,21 @@ pub async fn create_room(sdk: &aws_config::SdkConfig, profile: &str, cfg: &RoomC
     beekeeper_aws::room::save_config(&ddb, &config_table, cfg)
         .await
         .unwrap();
+    let pass_keys = beekeeper_core::names::pass_keys_parameter(profile);
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(&pass_keys)
+        .value(test_ring(profile).to_json())
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
     Env {
         queue_url: queue.queue_url().unwrap().to_string(),
         tokens_table,
         config_table,
         consumer_function: Some(resource_name(profile, "consumer")),
+        pass_keys: Some(pass_keys),
     }
 }
 

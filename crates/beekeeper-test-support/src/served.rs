@@ -322,6 +322,16 @@ impl Visitor {
     }
 }
 
+/// `destination` is the test shop with `token` and a pass (tests/origin.rs
+/// verifies passes as origins do).
+pub fn assert_sent_on(destination: Option<&str>, token: &str) {
+    let prefix = format!("https://shop.example/sale?bk_token={token}&bk_pass=");
+    assert!(
+        destination.is_some_and(|d| d.starts_with(&prefix) && d.len() > prefix.len()),
+        "{destination:?} is not the shop with {token} and a pass"
+    );
+}
+
 /// The loopback address of the `i`-th client of a crowd: 127.0.x.y, with
 /// x from 1 and y from 1 to 250.
 pub fn client_address(i: usize) -> std::net::Ipv4Addr {

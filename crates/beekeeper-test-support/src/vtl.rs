@@ -38,6 +38,20 @@ impl Renderer {
         now_ms: u64,
         stage_variables: &Value,
     ) -> String {
+        self.render_status(template, params, body, now_ms, stage_variables)
+            .0
+    }
+
+    /// [`Renderer::render`], with the status the template set
+    /// (`$context.responseOverride.status`), if it set one.
+    pub fn render_status(
+        &mut self,
+        template: &str,
+        params: Value,
+        body: Option<&str>,
+        now_ms: u64,
+        stage_variables: &Value,
+    ) -> (String, Option<u16>) {
         let req = json!({
             "template": template,
             "params": params,
@@ -51,7 +65,10 @@ impl Renderer {
         self.out.read_line(&mut line).unwrap();
         let answer: Value = serde_json::from_str(&line).unwrap();
         match answer.get("out") {
-            Some(out) => out.as_str().unwrap().to_string(),
+            Some(out) => (
+                out.as_str().unwrap().to_string(),
+                answer["status"].as_u64().map(|s| s as u16),
+            ),
             None => panic!("template failed: {answer} for {params}"),
         }
     }

@@ -227,6 +227,14 @@ impl DeployedRoom {
         })
     }
 
+    pub async fn rotate_key(
+        &self,
+        opts: &AwsOpts,
+    ) -> Result<beekeeper_core::pass::KeyRing, CliError> {
+        let c = clients(&self.profile, opts).await;
+        Ok(beekeeper_deploy::keys::rotate(&c, &self.plan).await?)
+    }
+
     pub async fn status(&self, opts: &AwsOpts) -> Result<output::Status, CliError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

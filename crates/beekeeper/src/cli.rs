@@ -64,6 +64,8 @@ pub enum Command {
     },
     /// Show on/off, rates, queue depth, recent admissions and the wait for a new arrival
     Status(ProfileArg),
+    /// Sign passes with a new key from now on; passes already issued stay valid until they expire
+    RotateKey(ProfileArg),
     /// List profiles, or show one
     Config {
         /// Profile name

@@ -124,6 +124,27 @@ pub async fn set_rate(
     output::emit(&out, format)
 }
 
+/// `rotate-key`: a new key signs from now on; the ones it replaced stay
+/// published until their passes have expired.
+pub async fn rotate_key(
+    files: &Files,
+    name: &str,
+    format: Format,
+    opts: &AwsOpts,
+) -> Result<(), CliError> {
+    let (room, ring) = match Room::resolve(files, name)? {
+        Room::Deployed(room) => (Where::Aws, room.rotate_key(opts).await?),
+        Room::Served(served) => (
+            Where::Serve,
+            beekeeper_local::keys::rotate(&served.data_dir).map_err(|e| match e {
+                beekeeper_local::keys::KeysError::NoRoom(_) => CliError::NotServed(name.into()),
+                e => e.into(),
+            })?,
+        ),
+    };
+    output::emit(&output::Rotated::new(name, room, &ring), format)
+}
+
 pub async fn status(
     files: &Files,
     name: &str,

@@ -44,6 +44,8 @@ pub enum CliError {
     #[error(transparent)]
     Local(#[from] beekeeper_local::LocalError),
     #[error(transparent)]
+    Keys(#[from] beekeeper_local::keys::KeysError),
+    #[error(transparent)]
     Store(#[from] beekeeper_local::StoreError),
     #[error(transparent)]
     Deploy(#[from] beekeeper_deploy::DeployError),

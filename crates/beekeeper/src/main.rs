@@ -81,6 +81,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 control::set_rate(&files, &profile, &rate, format, &opts).await
             }
             Command::Status(p) => control::status(&files, &p.profile, format, &opts).await,
+            Command::RotateKey(p) => control::rotate_key(&files, &p.profile, format, &opts).await,
             Command::Config { profile } => control::config(&files, profile.as_deref(), format),
             // Answered above, before the profiles file is looked for.
             Command::Completions { .. } => Ok(()),

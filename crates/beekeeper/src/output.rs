@@ -293,6 +293,49 @@ impl fmt::Display for Switches {
     }
 }
 
+/// `rotate-key`: which key signs now, and which are still published.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotated {
+    pub profile: String,
+    pub room: Where,
+    /// The key id (`kid`) new passes carry.
+    pub signing: String,
+    /// Every key id the room's JWKS holds, oldest first.
+    pub published: Vec<String>,
+}
+
+impl Rotated {
+    pub fn new(profile: &str, room: Where, ring: &beekeeper_core::pass::KeyRing) -> Rotated {
+        let published: Vec<String> = ring.kids().iter().map(|k| k.to_string()).collect();
+        Rotated {
+            profile: profile.to_string(),
+            room,
+            signing: published.last().cloned().unwrap_or_default(),
+            published,
+        }
+    }
+}
+
+impl fmt::Display for Rotated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: new passes are signed with key {}",
+            self.profile, self.signing
+        )?;
+        let older = self.published.len().saturating_sub(1);
+        if older > 0 {
+            writeln!(
+                f,
+                "  {older} earlier key(s) stay published until the passes they signed expire ({} minutes at most)",
+                beekeeper_core::pass::PASS_SECS / 60
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// The throttle in `status`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

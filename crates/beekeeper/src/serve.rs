@@ -65,6 +65,7 @@ pub async fn run(files: &Files, args: ServeArgs, format: Format) -> Result<(), C
         (name, profile, dir)
     };
     let serving: Serving = beekeeper_local::start(ServeConfig {
+        profile: profile_name.clone(),
         room: profile.room_config(),
         listen: args.listen,
         data_dir: data_dir.clone(),

@@ -249,6 +249,7 @@ async fn deploy(
         secure_cookie: None,
     };
     let plan = Plan::new(name, &profile, Some(moto::ACCOUNT));
+    let pass_keys = plan.pass_keys.clone();
     let consumer_function = plan
         .function(beekeeper_deploy::plan::CONSUMER)
         .ok_or("the plan has no consumer")?
@@ -269,6 +270,7 @@ async fn deploy(
         tokens_table: deployed.tokens_table,
         config_table: deployed.config_table,
         consumer_function: Some(consumer_function),
+        pass_keys: Some(pass_keys),
     })
 }
 
@@ -330,8 +332,19 @@ pub async fn ceiling(
     let consumer = Consumer::from_clients(
         recorded!(aws_sdk_sqs, &sdk, admitted),
         recorded!(aws_sdk_dynamodb, &sdk, admitted),
+        recorded!(aws_sdk_ssm, &sdk, admitted),
         env.clone(),
     );
+    let signer = beekeeper_aws::keys::load(
+        &aws_sdk_ssm::Client::new(&sdk),
+        env.pass_keys.as_deref().unwrap_or_default(),
+    )
+    .await
+    .and_then(|ring| {
+        ring.signer()
+            .map_err(|e| beekeeper_aws::AwsError::BadKeys(e.to_string()))
+    })
+    .map_err(|e| e.to_string())?;
     let cfg =
         beekeeper_aws::room::load_config(&aws_sdk_dynamodb::Client::new(&sdk), &env.config_table)
             .await
@@ -343,7 +356,7 @@ pub async fn ceiling(
     let work = (0..workers).map(|_| async {
         while now_ms() < end {
             let messages = consumer.receive(10, 0).await.map_err(|e| e.to_string())?;
-            let written = consumer.write(&cfg, &messages).await;
+            let written = consumer.write(&cfg, &signer, &messages).await;
             consumer.delete(&written.done).await;
         }
         Ok::<_, String>(())
@@ -394,6 +407,7 @@ pub async fn measure(
         consumer: Consumer::from_clients(
             recorded!(aws_sdk_sqs, &sdk, consumed),
             recorded!(aws_sdk_dynamodb, &sdk, consumed),
+            recorded!(aws_sdk_ssm, &sdk, consumed),
             env.clone(),
         ),
         runs: Mutex::new(Vec::new()),

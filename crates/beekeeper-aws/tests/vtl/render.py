@@ -5,14 +5,15 @@ semantics: $input.params() (a map of "path", "querystring" and "header"),
 $input.params('x') (path, then query string, then header), $input.path
 (a JSONPath into the payload, returning objects), $input.json, $input.body,
 $util (parseJson, escapeJavaScript, urlEncode, urlDecode), $context
-(requestTimeEpoch) and $stageVariables. Strings behave as Java strings
+(requestTimeEpoch, and responseOverride.status, which a response template
+may set) and $stageVariables. Strings behave as Java strings
 (API Gateway runs Velocity on the JVM): trim, indexOf, substring, a regex
 split that drops trailing empty strings, and matches() on the whole string.
 
 Reads one JSON request per line on stdin and writes one JSON answer per line:
 {"template": "...", "params": {"path": {}, "querystring": {}, "header": {}},
  "body": "...", "requestTimeEpoch": 0, "stageVariables": {}}
--> {"out": "..."} or {"error": "..."}
+-> {"out": "...", "status": <the override, or null>} or {"error": "..."}
 """
 import json
 import re
@@ -63,6 +64,9 @@ class JavaString(str):
 
     def toString(self):
         return self
+
+    def contains(self, s):
+        return s in self
 
 
 def java(value):
@@ -152,17 +156,19 @@ def render(req, cache={}):
     namespace = {
         "input": Input(req.get("params", {}), req.get("body")),
         "util": Util(),
-        "context": {"requestTimeEpoch": req.get("requestTimeEpoch", 0)},
+        "context": {"requestTimeEpoch": req.get("requestTimeEpoch", 0), "responseOverride": {}},
         "stageVariables": java(req.get("stageVariables", {})),
     }
-    return cache[text].merge(namespace)
+    out = cache[text].merge(namespace)
+    return out, namespace["context"]["responseOverride"].get("status")
 
 
 for line in sys.stdin:
     if not line.strip():
         continue
     try:
-        answer = {"out": render(json.loads(line))}
+        out, status = render(json.loads(line))
+        answer = {"out": out, "status": status}
     except Exception as e:  # an API Gateway mapping failure: reported, not fatal
         answer = {"error": "%s: %s" % (type(e).__name__, e)}
     sys.stdout.write(json.dumps(answer) + "\n")

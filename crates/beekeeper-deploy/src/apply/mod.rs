@@ -10,6 +10,7 @@ mod apigateway;
 mod dynamodb;
 mod events;
 mod iam;
+mod keys;
 mod lambda;
 mod logs;
 mod s3;
@@ -172,6 +173,9 @@ impl Deploy<'_> {
         progress.start(&label);
         let (api_id, api) = apigateway::ensure(&cx).await?;
         progress.finish(&label, &api);
+        let base = plan.arns().stage_url(&api_id, &plan.api.stage);
+        let label = format!("ssm parameter {}", plan.pass_keys);
+        step(progress, label, keys::ensure(&cx, &base)).await?;
         let producer = plan
             .function(crate::plan::PRODUCER)
             .map(|f| f.name.as_str())
@@ -208,7 +212,6 @@ impl Deploy<'_> {
                 step(progress, format!("eventbridge rule {name}"), delete).await?;
             }
         }
-        let base = plan.arns().stage_url(&api_id, &plan.api.stage);
         Ok(Deployed {
             region: plan.region.clone(),
             account: plan.account.clone(),

@@ -132,8 +132,10 @@ pub(super) async fn ensure(cx: &Ctx<'_>) -> Result<Outcome> {
             changes.add(Change::Page);
         }
     }
+    // The JWKS is the pass keys' (published by their step, not planned).
     for stray in present
         .iter()
+        .filter(|k| k.as_str() != beekeeper_core::names::JWKS_OBJECT)
         .filter(|k| !cx.plan.bucket.objects.iter().any(|o| &o.key == *k))
     {
         s3.delete_object()

@@ -77,6 +77,7 @@ impl GatewayRoute {
                     ),
                 };
                 let content_type = "method.response.header.Content-Type".to_string();
+                let referrer = "method.response.header.Referrer-Policy".to_string();
                 GatewayRoute {
                     kind: "AWS".into(),
                     http_method: "GET".into(),
@@ -89,11 +90,21 @@ impl GatewayRoute {
                         GatewayResponse {
                             status: "200".into(),
                             pattern: None,
-                            method_params: BTreeMap::from([(content_type.clone(), false)]),
-                            params: BTreeMap::from([(
-                                content_type,
-                                "integration.response.header.Content-Type".to_string(),
-                            )]),
+                            method_params: BTreeMap::from([
+                                (content_type.clone(), false),
+                                (referrer.clone(), false),
+                            ]),
+                            params: BTreeMap::from([
+                                (
+                                    content_type,
+                                    "integration.response.header.Content-Type".to_string(),
+                                ),
+                                // The room's URLs never leak to where its links lead.
+                                (
+                                    referrer,
+                                    format!("'{}'", beekeeper_core::page::REFERRER_POLICY),
+                                ),
+                            ]),
                             templates: BTreeMap::new(),
                         },
                         // S3 answers 403 for a key that does not exist when
@@ -112,6 +123,7 @@ impl GatewayRoute {
                 action,
                 request_template,
                 response_template,
+                refused_template,
             } => {
                 let method_params = if path.contains("{token}") {
                     BTreeMap::from([("method.request.path.token".to_string(), true)])
@@ -120,6 +132,20 @@ impl GatewayRoute {
                 };
                 let header = |h: &str| format!("method.response.header.{h}");
                 let no_store = (header("Cache-Control"), "'no-store'".to_string());
+                // A failed condition is DynamoDB's 400: answered by its own
+                // template, which sets the status (200 or 503) itself.
+                let refused = refused_template.as_ref().map(|t| GatewayResponse {
+                    status: "400".into(),
+                    pattern: Some("400".into()),
+                    method_params: BTreeMap::from([(header("Cache-Control"), false)]),
+                    params: BTreeMap::from([no_store.clone()]),
+                    templates: json_templates(t),
+                });
+                let failed = if refused.is_some() {
+                    "(40[1-9]|4[1-9]\\d|5\\d{2})"
+                } else {
+                    "[45]\\d{2}"
+                };
                 GatewayRoute {
                     kind: "AWS".into(),
                     http_method: "POST".into(),
@@ -128,20 +154,21 @@ impl GatewayRoute {
                     method_params,
                     request_params: BTreeMap::new(),
                     request_templates: json_templates(request_template),
-                    responses: vec![
-                        GatewayResponse {
+                    responses: [
+                        Some(GatewayResponse {
                             status: "200".into(),
                             pattern: None,
                             method_params: BTreeMap::from([(header("Cache-Control"), false)]),
                             params: BTreeMap::from([no_store.clone()]),
                             templates: json_templates(response_template),
-                        },
+                        }),
+                        refused,
                         // DynamoDB failed (throttled, unavailable): an
                         // answer the origin tells apart from a refusal,
                         // never {"allow":false}.
-                        GatewayResponse {
+                        Some(GatewayResponse {
                             status: "503".into(),
-                            pattern: Some("[45]\\d{2}".into()),
+                            pattern: Some(failed.into()),
                             method_params: BTreeMap::from([
                                 (header("Cache-Control"), false),
                                 (header("Retry-After"), false),
@@ -151,8 +178,11 @@ impl GatewayRoute {
                                 (header("Retry-After"), "'5'".to_string()),
                             ]),
                             templates: json_templates(UNAVAILABLE),
-                        },
-                    ],
+                        }),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 }
             }
         }

@@ -44,6 +44,10 @@ pub struct Plan {
     pub functions: Vec<FunctionPlan>,
     pub api: ApiPlan,
     pub rules: Vec<RulePlan>,
+    /// The SecureString parameter holding the pass keys; made by deploy
+    /// (never in the plan: its value is drawn then) and published as the
+    /// bucket's [`names::JWKS_OBJECT`].
+    pub pass_keys: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -182,6 +186,11 @@ pub enum Integration {
         action: String,
         request_template: String,
         response_template: String,
+        /// The answer to DynamoDB's `400`, for an action whose condition
+        /// may fail (a redemption of an unknown token); none: every `4xx`
+        /// and `5xx` is a `503`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refused_template: Option<String>,
     },
 }
 
@@ -211,6 +220,13 @@ impl Plan {
             account: &account,
         };
         let bucket = n(&format!("assets-{account}"));
+        let pass_keys = names::pass_keys_parameter(name);
+        // Only the Lambdas that admit read the keys, and only this room's.
+        let read_keys = json!({
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": arn.of("ssm", &format!("parameter{pass_keys}")),
+        });
         let queue = n("queue");
         let dlq = n("dead-letters");
         let tokens = n("tokens");
@@ -291,6 +307,7 @@ impl Plan {
                         "Action": ["dynamodb:PutItem"],
                         "Resource": arn.table(&tokens),
                     }),
+                    read_keys.clone(),
                     logs(PRODUCER),
                 ]),
             },
@@ -333,6 +350,7 @@ impl Plan {
                     read_config.clone(),
                     // The order's claim and the admissions counted.
                     ledger("dynamodb:UpdateItem"),
+                    read_keys,
                     logs(CONSUMER),
                 ]),
             },
@@ -357,6 +375,12 @@ impl Plan {
                     json!({
                         "Effect": "Allow",
                         "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                        "Resource": arn.table(&tokens),
+                    }),
+                    // `POST /client-check/{token}` marks an admission used.
+                    json!({
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:UpdateItem"],
                         "Resource": arn.table(&tokens),
                     }),
                     // `/polling` reads the room's switch beside the token.
@@ -439,24 +463,30 @@ impl Plan {
             .environment
             .insert(env::CONSUMER_FUNCTION.into(), function(CONSUMER));
         // A consumer works for one minute's window, then finishes its batch.
-        let consumer = FunctionPlan {
+        let signs = |mut f: FunctionPlan| {
+            f.environment
+                .insert(env::PASS_KEYS.into(), pass_keys.clone());
+            f
+        };
+        let consumer = signs(FunctionPlan {
             event_invoke: Some(CONSUMER_EVENT_INVOKE),
             ..lambda(CONSUMER, memory_mb::CONSUMER, 90, None)
-        };
+        });
         let functions = vec![
-            lambda(PRODUCER, memory_mb::PRODUCER, 10, None),
+            signs(lambda(PRODUCER, memory_mb::PRODUCER, 10, None)),
             trigger,
             consumer,
             lambda(THROTTLE, memory_mb::THROTTLE, 90, Some(1)),
         ];
 
         let api_role = role("api");
-        let route = |path: String, integration: Integration| RoutePlan {
+        let route_with = |method: &str, path: String, integration: Integration| RoutePlan {
             gateway: GatewayRoute::of(arn, &api_role, &path, &integration),
-            method: "GET".into(),
+            method: method.into(),
             path,
             integration,
         };
+        let route = |path: String, integration: Integration| route_with("GET", path, integration);
         let api = ApiPlan {
             name: n("api"),
             stage: STAGE.into(),
@@ -494,12 +524,21 @@ impl Plan {
                         key: None,
                     },
                 ),
+                // The pass keys, as deploy and rotate-key publish them.
+                route(
+                    beekeeper_core::pass::JWKS_PATH.to_string(),
+                    Integration::S3 {
+                        bucket: bucket.clone(),
+                        key: Some(names::JWKS_OBJECT.into()),
+                    },
+                ),
                 route(
                     names::ROUTE_POLL.to_string(),
                     Integration::DynamoDb {
                         action: "BatchGetItem".into(),
                         request_template: templates::POLLING_REQUEST.into(),
                         response_template: templates::POLLING_RESPONSE.into(),
+                        refused_template: None,
                     },
                 ),
                 route(
@@ -508,6 +547,17 @@ impl Plan {
                         action: "GetItem".into(),
                         request_template: templates::CLIENT_CHECK_REQUEST.into(),
                         response_template: templates::CLIENT_CHECK_RESPONSE.into(),
+                        refused_template: None,
+                    },
+                ),
+                route_with(
+                    "POST",
+                    format!("{}/{{token}}", names::ROUTE_CLIENT_CHECK),
+                    Integration::DynamoDb {
+                        action: "UpdateItem".into(),
+                        request_template: templates::REDEEM_REQUEST.into(),
+                        response_template: templates::REDEEM_RESPONSE.into(),
+                        refused_template: Some(templates::REDEEM_REFUSED.into()),
                     },
                 ),
             ],
@@ -543,6 +593,7 @@ impl Plan {
             functions,
             api,
             rules,
+            pass_keys,
         }
     }
 
@@ -633,6 +684,11 @@ impl Plan {
             self.room.destination,
             self.room.name,
             self.room.session_secs
+        ));
+        line(format!(
+            "ssm parameter {}  SecureString: the pass keys (Ed25519, drawn at deploy), read by the producer and the consumer; public keys as {} in the bucket",
+            self.pass_keys,
+            names::JWKS_OBJECT
         ));
         for f in &self.functions {
             line(format!(
@@ -753,7 +809,11 @@ mod tests {
                     assert!(!a.contains('*'), "{} allows {a}", role.name);
                 }
                 let text = st["Resource"].to_string();
-                assert!(text.contains("beekeeper-sale-"), "{} on {text}", role.name);
+                assert!(
+                    text.contains("beekeeper-sale-") || text.contains("/beekeeper/sale/"),
+                    "{} on {text}",
+                    role.name
+                );
                 assert!(!text.contains("\"*\""));
             }
         }

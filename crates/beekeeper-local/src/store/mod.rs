@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
-use beekeeper_core::answer::Admission;
+use beekeeper_core::answer::{Admission, Redeemed};
 use beekeeper_core::{RoomConfig, Token};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -220,6 +220,11 @@ impl Store {
         .await
     }
 
+    /// Uses `token`'s admission once (`POST /client-check/{token}`).
+    pub async fn redeem(&self, token: Token, now_ms: u64) -> Result<Redeemed> {
+        self.ask(|ack| Cmd::Redeem { token, now_ms, ack }).await
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let n = self.inner.readers.len();
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) as usize;
@@ -373,7 +378,7 @@ mod tests {
         let db = rusqlite::Connection::open(dir.path().join(DB_FILE))?;
         let expires: i64 = db.query_row("SELECT expires_ms FROM admitted", [], |r| r.get(0))?;
         let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        assert_eq!((expires, version), (1_800_000, 1));
+        assert_eq!((expires, version), (1_800_000, 2));
         Ok(())
     }
 

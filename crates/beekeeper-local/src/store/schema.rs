@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE TABLE IF NOT EXISTS admitted (
     token TEXT PRIMARY KEY,
     admitted_ms INTEGER NOT NULL,
-    expires_ms INTEGER NOT NULL
+    expires_ms INTEGER NOT NULL,
+    -- When `POST /client-check/{token}` used the admission; NULL until then.
+    redeemed_ms INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS admitted_by_time ON admitted(admitted_ms);
 CREATE INDEX IF NOT EXISTS admitted_by_expiry ON admitted(expires_ms);
@@ -33,8 +35,9 @@ CREATE TABLE IF NOT EXISTS throttle (
 ";
 
 /// The schema's version (`PRAGMA user_version`): 1 since every time is in
-/// milliseconds (before, `admitted.expires_at` held seconds).
-const VERSION: i64 = 1;
+/// milliseconds (before, `admitted.expires_at` held seconds), 2 since an
+/// admission records its redemption (`admitted.redeemed_ms`).
+const VERSION: i64 = 2;
 
 /// Creates the tables, or brings a database of an earlier version up to
 /// this one, in one transaction: a crash leaves either version whole.
@@ -53,6 +56,15 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> Result<()> {
              ALTER TABLE admitted RENAME COLUMN expires_at TO expires_ms;
              UPDATE admitted SET expires_ms = expires_ms * 1000;",
         )?;
+    }
+    let unredeemable = tx
+        .prepare("SELECT 1 FROM pragma_table_info('admitted')")?
+        .exists([])?
+        && !tx
+            .prepare("SELECT 1 FROM pragma_table_info('admitted') WHERE name = 'redeemed_ms'")?
+            .exists([])?;
+    if unredeemable {
+        tx.execute_batch("ALTER TABLE admitted ADD COLUMN redeemed_ms INTEGER;")?;
     }
     tx.execute_batch(SCHEMA)?;
     tx.pragma_update(None, "user_version", VERSION)?;

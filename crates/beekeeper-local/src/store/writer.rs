@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-use beekeeper_core::answer::Admission;
+use beekeeper_core::answer::{Admission, Redeemed};
 use beekeeper_core::Token;
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
@@ -39,6 +39,11 @@ pub(super) enum Cmd {
         now_ms: u64,
         queue_ms: u64,
         ack: oneshot::Sender<Result<()>>,
+    },
+    Redeem {
+        token: Token,
+        now_ms: u64,
+        ack: oneshot::Sender<Result<Redeemed>>,
     },
 }
 
@@ -196,7 +201,40 @@ fn run_one(conn: &mut Connection, cmd: Cmd, line: &Line) {
             }
             let _ = ack.send(r.map(|_| ()));
         }
+        Cmd::Redeem { token, now_ms, ack } => {
+            let _ = ack.send(redeem(conn, &token, now_ms));
+        }
     }
+}
+
+/// Uses `token`'s admission if it is valid and unused. The writer runs one
+/// command at a time, so of concurrent redemptions exactly one is first.
+fn redeem(conn: &mut Connection, token: &Token, now_ms: u64) -> Result<Redeemed> {
+    let used = conn
+        .prepare_cached(
+            "UPDATE admitted SET redeemed_ms = ?2
+             WHERE token = ?1 AND expires_ms > ?2 AND redeemed_ms IS NULL
+             RETURNING admitted_ms, expires_ms",
+        )?
+        .query_map(params![token.as_str(), now_ms as i64], |r| {
+            Ok(Admission {
+                admitted_at: r.get::<_, i64>(0)? as u64 / 1000,
+                expires_at: r.get::<_, i64>(1)? as u64 / 1000,
+            })
+        })?
+        .next()
+        .transpose()?;
+    if let Some(a) = used {
+        return Ok(Redeemed::First(a));
+    }
+    let valid = conn
+        .prepare_cached("SELECT 1 FROM admitted WHERE token = ?1 AND expires_ms > ?2")?
+        .exists(params![token.as_str(), now_ms as i64])?;
+    Ok(if valid {
+        Redeemed::Used
+    } else {
+        Redeemed::Refused
+    })
 }
 
 /// Head of the line to the admitted table in one transaction: a crash
