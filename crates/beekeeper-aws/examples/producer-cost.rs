@@ -5,6 +5,7 @@
 //!
 //! cargo run --release -p beekeeper-aws --example producer-cost
 
+use beekeeper_core::pass::Passes as _;
 use std::time::Instant;
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;

@@ -124,7 +124,7 @@ impl Producer {
             Step::Reply(reply) => return respond(reply),
             Step::Admitted(token, a) => {
                 return respond(match self.keys.signer().await {
-                    Ok(signer) => entry::admitted(&cfg, &signer, &token, &a),
+                    Ok(signer) => entry::admitted(&cfg, signer.as_ref(), &token, &a),
                     Err(e) => {
                         tracing::error!("{e}");
                         Reply::busy()
@@ -135,10 +135,9 @@ impl Producer {
             Step::Release(token) => Some(token),
         };
         let answer = match release {
-            Some(token) => self
-                .release(&cfg, token)
-                .await
-                .map(|(token, signer, a)| entry::released(&cfg, &signer, &token, &a, request)),
+            Some(token) => self.release(&cfg, token).await.map(|(token, signer, a)| {
+                entry::released(&cfg, signer.as_ref(), &token, &a, request)
+            }),
             None => self
                 .enqueue()
                 .await

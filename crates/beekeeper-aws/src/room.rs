@@ -1,5 +1,6 @@
 //! The room config item and admission records in DynamoDB.
 
+use beekeeper_core::pass::Passes as _;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;

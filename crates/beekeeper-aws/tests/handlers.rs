@@ -8,6 +8,7 @@ use beekeeper_aws::consumer::Consumer;
 use beekeeper_aws::producer::Producer;
 use beekeeper_aws::trigger::Trigger;
 use beekeeper_aws::{room, ConsumerOrder, Env};
+use beekeeper_core::pass::Passes as _;
 use beekeeper_core::Token;
 use beekeeper_test_support::fixtures::*;
 use beekeeper_test_support::room::*;

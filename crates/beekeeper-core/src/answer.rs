@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::{pass::Signer, profile::RoomConfig, Token};
+use crate::{pass::Passes, profile::RoomConfig, Token};
 
 /// An admitted token's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Poll {
     /// anyone in the background while off.
     pub fn new(
         cfg: &RoomConfig,
-        signer: &Signer,
+        signer: &dyn Passes,
         token: Option<&Token>,
         admission: Option<Admission>,
         now_secs: u64,
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn json_shapes() {
-        let s = Signer::for_tests();
+        let s = crate::pass::Signer::for_tests();
         let t = Token::from_random([0x11; 16]);
         let a = Admission {
             admitted_at: 100,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{room_location, Admission, Arrival};
-use crate::pass::Signer;
+use crate::pass::Passes;
 use crate::wait::{estimated_wait_secs, poll_interval_secs};
 use crate::{token, RoomConfig, Token};
 
@@ -111,7 +111,7 @@ pub fn decide(
 
 /// The answer to an admitted visitor ([`Step::Admitted`]): the
 /// destination with the token and its pass.
-pub fn admitted(cfg: &RoomConfig, signer: &Signer, token: &Token, a: &Admission) -> Reply {
+pub fn admitted(cfg: &RoomConfig, signer: &dyn Passes, token: &Token, a: &Admission) -> Reply {
     Reply::redirect(signer.destination(cfg, token, a))
 }
 
@@ -121,7 +121,7 @@ pub fn admitted(cfg: &RoomConfig, signer: &Signer, token: &Token, a: &Admission)
 /// admission.
 pub fn released(
     cfg: &RoomConfig,
-    signer: &Signer,
+    signer: &dyn Passes,
     token: &Token,
     a: &Admission,
     req: Request,
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let s = Signer::for_tests();
+        let s = crate::pass::Signer::for_tests();
         let t = Token::from_random([7; 16]);
         let a = Admission {
             admitted_at: 10,

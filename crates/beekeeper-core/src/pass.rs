@@ -220,6 +220,26 @@ fn published(retired: u64, now_secs: u64) -> bool {
     now_secs < retired + PASS_SECS + RETIRED_GRACE_SECS
 }
 
+/// What makes an admission's pass: a [`Signer`], or a backend's memo of
+/// one (a pass is a function of the admission and the key, so it may be
+/// kept and given again).
+pub trait Passes {
+    /// The pass for `token`'s admission `a`.
+    fn pass_for(&self, token: &Token, a: &Admission) -> String;
+
+    /// Where `token`, admitted as `a`, is sent: the destination with the
+    /// token and its pass.
+    fn destination(&self, cfg: &crate::RoomConfig, token: &Token, a: &Admission) -> String {
+        cfg.destination_for(token, &self.pass_for(token, a))
+    }
+}
+
+impl Passes for Signer {
+    fn pass_for(&self, token: &Token, a: &Admission) -> String {
+        self.pass(token, a)
+    }
+}
+
 /// Signs the passes of one room with one key.
 pub struct Signer {
     kid: String,
@@ -261,12 +281,6 @@ impl Signer {
     /// The pass for `token`'s admission.
     pub fn pass(&self, token: &Token, a: &Admission) -> String {
         self.sign(&Claims::new(&self.issuer, &self.room, token, a))
-    }
-
-    /// Where `token`, admitted as `a`, is sent: the destination with the
-    /// token and its pass.
-    pub fn destination(&self, cfg: &crate::RoomConfig, token: &Token, a: &Admission) -> String {
-        cfg.destination_for(token, &self.pass(token, a))
     }
 
     pub fn kid(&self) -> &str {

@@ -303,7 +303,7 @@ impl RoomConfig {
     }
 
     /// Where an admitted visitor is sent: the destination with the token
-    /// and the pass appended ([`crate::pass::Signer::destination`] makes
+    /// and the pass appended ([`crate::pass::Passes::destination`] makes
     /// the pass).
     pub fn destination_for(&self, token: &crate::Token, pass: &str) -> String {
         let sep = if self.destination.contains('?') {

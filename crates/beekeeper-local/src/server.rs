@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use beekeeper_core::answer::{Admission, ClientCheck, Poll};
 use beekeeper_core::entry::{self, Reply, Step};
-use beekeeper_core::pass::{KeyRing, Signer};
+use beekeeper_core::pass::{KeyRing, Passes, Signer};
 use beekeeper_core::{names, RoomConfig, Token};
 use tokio::sync::watch;
 
@@ -33,10 +33,39 @@ struct App {
 
 type Shared = State<Arc<App>>;
 
-/// The ring and the signer of its current key.
+/// The ring, the signer of its current key, and the passes it signed.
 struct Keys {
     ring: KeyRing,
     signer: Signer,
+    /// A pass is a function of the admission and the key: signed once per
+    /// admission, not at every poll (a signature costs more than the rest
+    /// of a poll). A new key starts a new memo.
+    passes: std::sync::Mutex<std::collections::HashMap<(Token, u64, u64), Arc<str>>>,
+}
+
+/// Passes kept at most; beyond, the memo starts over (a session's
+/// admissions at a high rate, about 40 MB).
+const PASSES_KEPT: usize = 200_000;
+
+impl Passes for Keys {
+    fn pass_for(&self, token: &Token, a: &Admission) -> String {
+        let key = (*token, a.admitted_at, a.expires_at);
+        let lock = || {
+            self.passes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(p) = lock().get(&key) {
+            return p.to_string();
+        }
+        let pass = self.signer.pass(token, a);
+        let mut memo = lock();
+        if memo.len() >= PASSES_KEPT {
+            memo.clear();
+        }
+        memo.insert(key, pass.as_str().into());
+        pass
+    }
 }
 
 impl Keys {
@@ -47,7 +76,11 @@ impl Keys {
                 path: crate::keys::KEYS_FILE.into(),
                 source,
             })?;
-        Ok(Keys { ring, signer })
+        Ok(Keys {
+            ring,
+            signer,
+            passes: Default::default(),
+        })
     }
 }
 
@@ -413,7 +446,7 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
     let keys = app.keys.borrow().clone();
     let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
         Step::Reply(reply) => return send(reply),
-        Step::Admitted(token, a) => return send(entry::admitted(&cfg, &keys.signer, &token, &a)),
+        Step::Admitted(token, a) => return send(entry::admitted(&cfg, keys.as_ref(), &token, &a)),
         Step::Enqueue => None,
         Step::Release(token) => Some(token),
     };
@@ -435,7 +468,13 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
             expires_at: expires / 1000,
         };
         return match app.store.release(token, now, expires).await {
-            Ok(()) => send(entry::released(&cfg, &keys.signer, &token, &admission, req)),
+            Ok(()) => send(entry::released(
+                &cfg,
+                keys.as_ref(),
+                &token,
+                &admission,
+                req,
+            )),
             Err(e) => {
                 tracing::warn!("cannot let a visitor through: {e}");
                 unavailable()
@@ -494,7 +533,7 @@ async fn poll(State(app): Shared, headers: HeaderMap) -> Response {
     let keys = app.keys.borrow().clone();
     let answer = Poll::new(
         &cfg,
-        &keys.signer,
+        keys.as_ref(),
         token.as_ref(),
         admission,
         now_ms() / 1000,
