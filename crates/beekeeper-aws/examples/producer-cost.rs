@@ -62,25 +62,16 @@ fn main() {
     for n in 0..10_000 {
         std::hint::black_box(one(&cfg, signer, n));
     }
-    let mut times: Vec<u128> = (0..200_000u64)
+    let times: Vec<u128> = (0..200_000u64)
         .map(|n| {
             let t = Instant::now();
             std::hint::black_box(one(&cfg, signer, n));
             t.elapsed().as_nanos()
         })
         .collect();
-    times.sort_unstable();
-    let q =
-        |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)] as f64 / 1000.0;
-    println!(
-        "producer handler without AWS calls, {} requests: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        times.len(),
-        q(0.5),
-        q(0.99),
-        q(1.0)
-    );
+    report("producer handler without AWS calls", "requests", times);
     // What the consumer adds to each admission: the pass, signed.
-    let mut signs: Vec<u128> = (0..50_000u64)
+    let signs: Vec<u128> = (0..50_000u64)
         .map(|n| {
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(&n.to_le_bytes());
@@ -94,14 +85,23 @@ fn main() {
             t.elapsed().as_nanos()
         })
         .collect();
-    signs.sort_unstable();
-    let s =
-        |p: f64| signs[((signs.len() as f64 * p) as usize).min(signs.len() - 1)] as f64 / 1000.0;
+    report(
+        "a pass signed (the consumer, per admission)",
+        "passes",
+        signs,
+    );
+}
+
+/// Prints p50, p99 and the maximum of `times` (nanoseconds).
+fn report(what: &str, unit: &str, mut times: Vec<u128>) {
+    times.sort_unstable();
+    let q =
+        |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)] as f64 / 1000.0;
     println!(
-        "a pass signed (the consumer, per admission), {} passes: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        signs.len(),
-        s(0.5),
-        s(0.99),
-        s(1.0)
+        "{what}, {} {unit}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        times.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
     );
 }

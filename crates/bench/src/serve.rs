@@ -170,6 +170,29 @@ pub(crate) fn serve_room(
     ))
 }
 
+/// A new visitor arrives: their client and the `bk_token=…` pair.
+async fn arrive(base: &str) -> Result<(reqwest::Client, String), String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r = client
+        .get(format!("{base}/beekeeper"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let pair = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no cookie")?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((client, pair))
+}
+
 /// One visitor who arrived, and is in line (the last of `n` arrivals in a
 /// slow room): the cookie header for polls.
 fn waiting_cookie(base: &str, n: usize) -> Result<String, String> {
@@ -177,24 +200,7 @@ fn waiting_cookie(base: &str, n: usize) -> Result<String, String> {
     rt.block_on(async {
         let mut pair = String::new();
         for _ in 0..n {
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| e.to_string())?;
-            let r = client
-                .get(format!("{base}/beekeeper"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            pair = r
-                .headers()
-                .get("set-cookie")
-                .and_then(|v| v.to_str().ok())
-                .ok_or("no cookie")?
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            pair = arrive(base).await?.1;
         }
         Ok(format!("Cookie: {pair}"))
     })
@@ -204,21 +210,7 @@ fn waiting_cookie(base: &str, n: usize) -> Result<String, String> {
 fn admitted_cookie(base: &str) -> Result<String, String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        let r = client
-            .get(format!("{base}/beekeeper"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .ok_or("no cookie")?;
-        let pair = cookie.split(';').next().unwrap_or_default().to_string();
+        let (client, pair) = arrive(base).await?;
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             let poll: serde_json::Value = client
