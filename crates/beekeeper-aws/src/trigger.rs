@@ -85,15 +85,18 @@ impl Trigger {
         let cfg = room::load_config(&self.ddb, &self.env.config_table).await?;
         let depth = queue_depth(&self.sqs, &self.env.queue_url).await?;
         let rate = cfg.effective_rate();
-        // Nobody in line: no consumer this minute, so an idle room costs
-        // one short trigger run a minute and nothing else. (The depth SQS
-        // reports is approximate; a crowd arriving just now is planned for
-        // by the next minute's run.) Off: no consumer either; a waiting
-        // visitor is let through at their next poll, as in serve
-        // (`beekeeper_core::answer::Poll::new`).
+        // Off: no consumer; a waiting visitor is let through at their next
+        // poll, as in serve (`beekeeper_core::answer::Poll::new`). On with
+        // nobody in line: the minute's first consumer still runs, so that a
+        // crowd arriving mid-minute into an idle room is admitted within
+        // seconds, not at the next minute (the depth SQS reports is
+        // approximate and a minute old by the time it matters). One
+        // consumer idling costs its running time (`capacity::idle_month`);
+        // the rest of the rate's consumers start with the first minute
+        // that finds a line.
         let minute = self.minute_ms;
         let mut repeated = false;
-        let orders = if depth == 0 || !cfg.enabled {
+        let orders = if !cfg.enabled {
             Vec::new()
         } else if !room::open_minute(&self.ddb, &self.env.config_table, start_ms, minute).await? {
             repeated = true;
@@ -102,7 +105,11 @@ impl Trigger {
             let previous = start_ms.saturating_sub(minute);
             let carry =
                 room::read_carry(&self.ddb, &self.env.config_table, previous, minute).await?;
-            orders(rate, start_ms, minute, &carry)
+            let mut planned = orders(rate, start_ms, minute, &carry);
+            if depth == 0 {
+                planned.truncate(1);
+            }
+            planned
         };
         let function = self
             .env

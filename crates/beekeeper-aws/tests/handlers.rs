@@ -357,15 +357,27 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         serde_json::from_str(&fixture("eventbridge-scheduled.json")).unwrap(),
         Default::default(),
     );
-    // Nobody in line: no consumer is started.
+    // Nobody in line: the minute's first consumer runs, so that a crowd
+    // arriving mid-minute is not left for the next one; the others wait
+    // for a line. Its share of the room's caps is that of a full plan.
     let idle = Trigger::new(&sdk, env.clone())
         .handle(&event.payload)
         .await
         .unwrap();
-    assert_eq!((idle.rate, idle.orders.len()), (2_500, 0));
+    let start = 1_795_363_200_000; // 2026-11-22T16:00:00Z
+    assert_eq!(idle.rate, 2_500);
+    assert_eq!(
+        idle.orders
+            .iter()
+            .map(|o| (o.slot, o.quota, o.total))
+            .collect::<Vec<_>>(),
+        vec![(0, 834, 2_500)]
+    );
+    assert_eq!(idle.failed_invokes, 1);
     enqueue(&sdk, &env, 1).await;
+    let next = start + 60_000;
     let report = Trigger::new(&sdk, env.clone())
-        .handle(&event.payload)
+        .run_minute(next)
         .await
         .unwrap();
     assert_eq!(report.rate, 2_500);
@@ -373,11 +385,10 @@ async fn the_trigger_plans_from_the_config_and_the_scheduled_time() {
         report.orders.iter().map(|o| o.quota).collect::<Vec<_>>(),
         vec![834, 833, 833]
     );
-    let start = 1_795_363_200_000; // 2026-11-22T16:00:00Z
     assert!(report
         .orders
         .iter()
-        .all(|o| o.start_ms == start && o.end_ms == start + 59_000));
+        .all(|o| o.start_ms == next && o.end_ms == next + 59_000));
     assert_eq!(report.failed_invokes, 3);
 
     // Off: no consumer; whoever is in line is let through at their next
