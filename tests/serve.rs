@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use beekeeper_test_support::origin::Origin;
 use beekeeper_test_support::served::{
-    self as common, assert_sent_on, crowd, wait_until, Room, Visitor,
+    self as common, assert_sent_on, client_address, crowd, wait_until, Room, Visitor,
 };
 
 fn now_ms() -> u64 {
@@ -798,4 +798,171 @@ async fn the_throttle_protects_a_failing_origin_and_yields_to_set_rate() {
             "never above the limit"
         );
     }
+}
+
+/// A profile at 10 a minute with `extra` lines, for a room whose minute is
+/// an hour long: it admits its first arrival and then nobody while a test
+/// counts places.
+fn entry_profile(extra: &str) -> String {
+    format!(
+        "name = \"Sale\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\n\
+         rate = 10\ndynamic_throttle = false\n{extra}"
+    )
+}
+
+/// Places taken so far: in line or admitted.
+fn places(room: &Room) -> u64 {
+    room.count("SELECT COUNT(*) FROM queue") + room.count("SELECT COUNT(*) FROM admitted")
+}
+
+/// DESIGN §7 over HTTP, each client from a loopback address of its own:
+/// a sub-resource request or another site's script takes no place; one
+/// client dropping its cookie takes `arrivals_per_client` places and gets
+/// `429` with `Retry-After` after, while 40 others all get theirs; a
+/// trusted proxy's `X-Forwarded-For` names the client, anybody else's is
+/// ignored.
+#[tokio::test]
+async fn only_navigations_take_places_and_each_client_only_its_share() {
+    let room = Room::with_profile(
+        &entry_profile("arrivals_per_client = 5\ntrusted_proxies = [\"127.0.9.9\"]\n"),
+        3_600_000,
+    );
+    let mut page = Visitor::from_address(&room.base, client_address(0));
+    let image = [
+        ("sec-fetch-dest", "image"),
+        ("sec-fetch-mode", "no-cors"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let foreign_script = [
+        ("sec-fetch-dest", "empty"),
+        ("sec-fetch-mode", "cors"),
+        ("sec-fetch-site", "cross-site"),
+        ("accept", "application/json"),
+    ];
+    for headers in [&image[..], &foreign_script[..]] {
+        let a = page.get_with("/beekeeper", headers).await;
+        assert_eq!(
+            (a.status, a.set_cookie.as_deref()),
+            (403, None),
+            "{headers:?}"
+        );
+    }
+    assert_eq!(places(&room), 0, "a sub-resource took a place");
+    let navigation = [
+        ("sec-fetch-dest", "document"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let bot = client_address(1);
+    let (mut placed, mut limited) = (0, 0);
+    for _ in 0..60 {
+        // A fresh cookie jar each time: the bot drops its cookie.
+        let a = Visitor::from_address(&room.base, bot)
+            .get_with("/beekeeper", &navigation)
+            .await;
+        match a.status {
+            302 if a.set_cookie.is_some() => placed += 1,
+            429 => {
+                let secs: u64 = a.retry_after.as_deref().unwrap_or("").parse().unwrap();
+                assert!((1..=60).contains(&secs), "Retry-After {secs}");
+                assert!(a.set_cookie.is_none() && a.body.contains("Too many"));
+                limited += 1;
+            }
+            s => panic!("{s}: {}", a.body),
+        }
+    }
+    assert_eq!((placed, limited), (5, 55));
+    for i in 0..40 {
+        let a = Visitor::from_address(&room.base, client_address(10 + i))
+            .arrive()
+            .await;
+        assert!(
+            a.status == 302 && a.set_cookie.is_some(),
+            "client {i}: {}",
+            a.status
+        );
+    }
+    assert_eq!(places(&room), 45);
+    // Behind the trusted proxy each client counts on its own; from any
+    // other peer the header changes nothing.
+    let proxy = std::net::Ipv4Addr::new(127, 0, 9, 9);
+    for client in ["127.0.4.1", "127.0.4.2"] {
+        let statuses: Vec<u16> = arrivals_via(&room.base, proxy, client, 6).await;
+        assert_eq!(statuses, [302, 302, 302, 302, 302, 429], "{client}");
+    }
+    let untrusted = std::net::Ipv4Addr::new(127, 0, 5, 5);
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let spoofed = format!("127.0.6.{i}");
+        statuses.extend(arrivals_via(&room.base, untrusted, &spoofed, 1).await);
+    }
+    assert_eq!(statuses, [302, 302, 302, 302, 302, 429]);
+    assert_eq!(places(&room), 60);
+}
+
+/// `n` arrivals one after another from `peer`, each saying it forwards
+/// for `client`; their statuses.
+async fn arrivals_via(base: &str, peer: std::net::Ipv4Addr, client: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let a = Visitor::from_address(base, peer)
+            .get_with("/beekeeper", &[("x-forwarded-for", client)])
+            .await;
+        out.push(a.status);
+    }
+    out
+}
+
+/// `max_line = 30`: 40 visitors racing for places get 30 between them
+/// (and the one the idle room let straight in), the others `503` with
+/// `Retry-After` and a page that says the room is full, and nobody in line
+/// loses their place.
+#[tokio::test]
+async fn a_full_line_takes_nobody_else_and_keeps_everyone_in_it() {
+    let room = Room::with_profile(
+        &entry_profile("arrivals_per_client = 0\nmax_line = 30\n"),
+        3_600_000,
+    );
+    let arrivals = (0..40).map(|i| {
+        let base = room.base.clone();
+        tokio::spawn(async move {
+            let mut v = Visitor::from_address(&base, client_address(i));
+            let a = v.arrive().await;
+            (v, a)
+        })
+    });
+    let (mut placed, mut full) = (Vec::new(), 0);
+    for a in arrivals {
+        let (v, a) = a.await.unwrap();
+        match a.status {
+            302 => placed.push(v),
+            503 => {
+                assert_eq!(a.retry_after.as_deref(), Some("60"));
+                assert!(a.content_type.unwrap_or_default().starts_with("text/html"));
+                assert!(a.body.contains("The waiting room is full") && a.set_cookie.is_none());
+                full += 1;
+            }
+            s => panic!("{s}: {}", a.body),
+        }
+    }
+    let admitted = room.count("SELECT COUNT(*) FROM admitted");
+    assert!(admitted <= 1, "{admitted} admitted in an hour-long minute");
+    assert_eq!(room.count("SELECT COUNT(*) FROM queue"), 30);
+    assert_eq!(
+        (placed.len() as u64, full),
+        (30 + admitted, 10 - admitted as usize)
+    );
+    // An app hears the same in JSON.
+    let a = Visitor::from_address(&room.base, client_address(100))
+        .get_with("/beekeeper", &[("accept", "application/json")])
+        .await;
+    let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!((a.status, body["error"].as_str()), (503, Some("full")));
+    // Everyone placed still holds their place.
+    for mut v in placed {
+        let again = v.arrive().await;
+        assert_eq!(again.status, 302, "{}", again.body);
+        assert!(again.set_cookie.is_none(), "a second place");
+    }
+    assert_eq!(room.count("SELECT COUNT(*) FROM queue"), 30);
 }

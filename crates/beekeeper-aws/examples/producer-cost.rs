@@ -20,7 +20,7 @@ const EVENT: &str = include_str!("../tests/fixtures/apigw-get-beekeeper.json");
 fn one(cfg: &RoomConfig, signer: &Signer, n: u64) -> usize {
     let req: ApiGatewayProxyRequest = serde_json::from_str(EVENT).unwrap_or_default();
     let Incoming { request, cookie } = incoming(&req);
-    let reply = match entry::decide(cfg, cookie, Standing::Unknown, 1_795_363_201, request) {
+    let reply = match entry::decide(cfg, cookie, Standing::Unknown, 0, 1_795_363_201, request) {
         Step::Reply(r) => r,
         step => {
             let mut bytes = [0u8; 16];
@@ -54,6 +54,7 @@ fn main() {
         queue_secs: 43200,
         dynamic_throttle: false,
         probe_url: None,
+        max_line: beekeeper_core::profile::DEFAULT_MAX_LINE,
     };
     let Ok(signer) = KeyRing::new("https://room.example/live", "sale", [7; 32], 0).signer() else {
         return;

@@ -120,7 +120,8 @@ impl Producer {
                 }
             },
         };
-        let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, request) {
+        let line = self.line().await;
+        let release = match entry::decide(&cfg, cookie, standing, line, now_ms() / 1000, request) {
             Step::Reply(reply) => return respond(reply),
             Step::Admitted(token, a) => {
                 return respond(match self.keys.signer().await {
@@ -141,7 +142,7 @@ impl Producer {
             None => self
                 .enqueue()
                 .await
-                .map(|(token, position)| entry::arrived(&cfg, &token, position, request)),
+                .map(|token| entry::arrived(&cfg, &token, line + 1, request)),
         };
         respond(answer.unwrap_or_else(|e| {
             tracing::error!("{e}");
@@ -176,9 +177,31 @@ impl Producer {
         Ok((token, signer, admission))
     }
 
+    /// Everybody in line as far as this container knows: the queue's depth
+    /// (read at most every [`CACHE_TTL`]; SQS reports it approximately),
+    /// topped up with this container's arrivals since the read. With it
+    /// `max_line` holds to within a few seconds of arrivals.
+    async fn line(&self) -> u64 {
+        let depth = self
+            .depth
+            .get(|| queue_depth(&self.sqs, &self.env.queue_url))
+            .await;
+        match depth {
+            Ok((depth, true)) => {
+                self.since_depth.store(0, Ordering::Relaxed);
+                depth
+            }
+            Ok((depth, false)) => depth + self.since_depth.load(Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!("{e}");
+                0
+            }
+        }
+    }
+
     /// Queues a new token (awaited: no cookie for a token that is not
-    /// queued) and estimates its position.
-    async fn enqueue(&self) -> Result<(Token, u64)> {
+    /// queued).
+    async fn enqueue(&self) -> Result<Token> {
         let token = fresh_token()?;
         let body = serde_json::to_string(&QueueMessage {
             token,
@@ -192,24 +215,8 @@ impl Producer {
             .send()
             .await
             .map_err(|e| AwsError::sdk("enqueue an arrival", e))?;
-        // A fresh depth already counts this arrival; a cached one is
-        // topped up with this container's arrivals since it was read.
-        let depth = self
-            .depth
-            .get(|| queue_depth(&self.sqs, &self.env.queue_url))
-            .await;
-        let position = match depth {
-            Ok((depth, true)) => {
-                self.since_depth.store(0, Ordering::Relaxed);
-                depth.max(1)
-            }
-            Ok((depth, false)) => depth + self.since_depth.fetch_add(1, Ordering::Relaxed) + 1,
-            Err(e) => {
-                tracing::warn!("{e}");
-                1
-            }
-        };
-        Ok((token, position))
+        self.since_depth.fetch_add(1, Ordering::Relaxed);
+        Ok(token)
     }
 }
 
@@ -228,13 +235,11 @@ pub struct Incoming {
 pub fn incoming(req: &ApiGatewayProxyRequest) -> Incoming {
     let headers = Headers(&req.headers, &req.multi_value_headers);
     Incoming {
-        request: entry::Request {
-            json: headers
-                .all("accept")
-                .any(|a| a.contains("application/json")),
-            // API Gateway answers on HTTPS only.
-            secure: entry::secure_cookie(None, false),
-        },
+        // API Gateway answers on HTTPS only.
+        request: entry::Request::from_headers(
+            |name| headers.all(name).next(),
+            entry::secure_cookie(None, false),
+        ),
         cookie: headers.all("cookie").find_map(Token::from_cookie_header),
     }
 }

@@ -46,6 +46,7 @@ pub fn config_item(cfg: &RoomConfig) -> Item {
             c::DYNAMIC_THROTTLE.to_string(),
             AttributeValue::Bool(cfg.dynamic_throttle),
         ),
+        (c::MAX_LINE.to_string(), n(cfg.max_line)),
     ]);
     if let Some(url) = &cfg.probe_url {
         item.insert(c::PROBE_URL.to_string(), AttributeValue::S(url.clone()));
@@ -90,6 +91,7 @@ pub fn config_from_item(item: &Item) -> Result<RoomConfig> {
                     .map_err(|e| AwsError::BadConfig(e.to_string()))
             })
             .transpose()?,
+        max_line: get_n(item, c::MAX_LINE).unwrap_or(beekeeper_core::profile::DEFAULT_MAX_LINE),
     })
 }
 
@@ -383,8 +385,16 @@ mod tests {
             queue_secs: 43200,
             dynamic_throttle: false,
             probe_url: None,
+            max_line: 30,
         };
         assert_eq!(config_from_item(&config_item(&cfg)).ok(), Some(cfg.clone()));
+        // An item written before `max_line` existed: the default.
+        let mut old = config_item(&cfg);
+        old.remove(c::MAX_LINE);
+        assert_eq!(
+            config_from_item(&old).map(|c| c.max_line).ok(),
+            Some(beekeeper_core::profile::DEFAULT_MAX_LINE)
+        );
         let mut bad = config_item(&cfg);
         bad.insert(
             c::DESTINATION.into(),

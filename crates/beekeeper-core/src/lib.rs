@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod entry;
+pub mod gate;
 pub mod names;
 pub mod pace;
 pub mod page;

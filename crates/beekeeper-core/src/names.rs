@@ -102,6 +102,8 @@ pub mod config {
     pub const QUEUE_SECS: &str = "queue_secs";
     pub const DYNAMIC_THROTTLE: &str = "dynamic_throttle";
     pub const PROBE_URL: &str = "probe_url";
+    /// N: the most visitors in line (absent: the default).
+    pub const MAX_LINE: &str = "max_line";
     /// A second item: the throttle's memory and its last decision (S, JSON).
     pub const THROTTLE_ID: &str = "throttle";
     pub const THROTTLE_STATE: &str = "state";

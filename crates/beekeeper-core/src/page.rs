@@ -58,6 +58,28 @@ pub fn render(template: &str, room_name: &str) -> String {
     page
 }
 
+/// A short page for a visitor the entry could not take (the line is full,
+/// their network took its places): what happened, and a reload after
+/// `retry_after` seconds, which needs no script.
+pub fn notice(title: &str, why: &str, retry_after: u32) -> String {
+    let (title, why) = (escape_html(title), escape_html(why));
+    let minutes = retry_after.div_ceil(60).max(1);
+    let when = if minutes == 1 {
+        "in a minute".to_string()
+    } else {
+        format!("in {minutes} minutes")
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"{retry_after}\">\
+         <title>{title}</title></head>\n<body style=\"font-family: system-ui, sans-serif; \
+         max-width: 32rem; margin: 4rem auto; padding: 0 1rem\">\
+         <h1>{title}</h1><p>{why}</p>\
+         <p>Please try again {when}: this page tries again by itself.</p></body></html>\n"
+    )
+}
+
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -87,6 +109,14 @@ mod tests {
             "<h1>Tom &amp; Jerry&#39;s &lt;b&gt;&quot;sale&quot;&lt;/b&gt;</h1>\
              <title>Tom &amp; Jerry&#39;s &lt;b&gt;&quot;sale&quot;&lt;/b&gt;</title>"
         );
+    }
+
+    #[test]
+    fn a_notice_reloads_itself_after_the_wait() {
+        let page = notice("Full <now>", "Try later.", 60);
+        assert!(page.contains(r#"<meta http-equiv="refresh" content="60">"#));
+        assert!(page.contains("<h1>Full &lt;now&gt;</h1>") && page.contains("in a minute"));
+        assert!(notice("t", "w", 150).contains("in 3 minutes"));
     }
 
     #[test]

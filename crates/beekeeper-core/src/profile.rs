@@ -45,6 +45,18 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_RATE: u32 = 500;
 pub const DEFAULT_SESSION_MINUTES: u32 = 30;
 pub const DEFAULT_QUEUE_HOURS: u32 = 12;
+/// Places a minute one client address may take by default. A carrier's
+/// shared address (CGNAT) stands for a few hundred to a few thousand
+/// subscribers at once; even a sale email read by all of them at the same
+/// moment is far fewer than 60 clicks in one minute from one address,
+/// while one machine dropping its cookie takes thousands a second.
+pub const DEFAULT_ARRIVALS_PER_CLIENT: u32 = 60;
+/// The most visitors in line by default: about 75 MB of memory and 50 MB
+/// of database in `serve`, and what the capacity model says a deployed
+/// room keeps polling under AWS's default quotas up to about 20,000 a
+/// minute (a deployed room takes the model's figure where it is lower:
+/// `beekeeper_deploy::capacity::default_max_line`).
+pub const DEFAULT_MAX_LINE: u64 = 1_000_000;
 
 /// Why an answer was refused. Each message names what is wrong and what fits.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,6 +81,10 @@ pub enum ProfileError {
     QueueHours,
     #[error("probe_url {0:?} is not an absolute http(s) URL")]
     ProbeUrl(String),
+    #[error("trusted_proxies: {0}")]
+    TrustedProxy(#[from] crate::gate::BadProxy),
+    #[error("max_line must be at least 1 (it is the most visitors in line)")]
+    MaxLine,
 }
 
 /// One waiting room as the user configured it (a table in the profiles file).
@@ -98,6 +114,18 @@ pub struct Profile {
     /// (default: [`crate::entry::secure_cookie`]'s rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_cookie: Option<bool>,
+    /// Places a minute one client address may take; 0: no limit (default
+    /// [`DEFAULT_ARRIVALS_PER_CLIENT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals_per_client: Option<u32>,
+    /// `serve` only: proxies (addresses or networks) whose
+    /// `X-Forwarded-For` names the client ([`crate::gate::client_address`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// The most visitors in line (default [`DEFAULT_MAX_LINE`]); beyond,
+    /// arrivals get `503` and a "the room is full" page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_line: Option<u64>,
 }
 
 fn default_session() -> u32 {
@@ -129,7 +157,25 @@ impl Profile {
                 validate_destination(url).map_err(|_| ProfileError::ProbeUrl(url.clone()))?;
             self.probe_url = Some(normal);
         }
+        self.trusted_networks()?;
+        if self.max_line == Some(0) {
+            return Err(ProfileError::MaxLine);
+        }
         Ok(self)
+    }
+
+    /// Places a minute per client address; 0: no limit.
+    pub fn arrivals_per_client(&self) -> u32 {
+        self.arrivals_per_client
+            .unwrap_or(DEFAULT_ARRIVALS_PER_CLIENT)
+    }
+
+    /// The parsed `trusted_proxies`.
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ProfileError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| crate::gate::parse_proxy(p).map_err(ProfileError::from))
+            .collect()
     }
 
     /// The room config a fresh room starts with.
@@ -144,6 +190,7 @@ impl Profile {
             queue_secs: u64::from(self.queue_hours) * 3600,
             dynamic_throttle: self.dynamic_throttle,
             probe_url: self.probe_url.clone(),
+            max_line: self.max_line.unwrap_or(DEFAULT_MAX_LINE),
         }
     }
 }
@@ -238,6 +285,13 @@ pub struct RoomConfig {
     /// What the throttle probes; the destination when absent.
     #[serde(default, alias = "probe_url")]
     pub probe_url: Option<String>,
+    /// The most visitors in line ([`Profile::max_line`]).
+    #[serde(default = "default_max_line")]
+    pub max_line: u64,
+}
+
+fn default_max_line() -> u64 {
+    DEFAULT_MAX_LINE
 }
 
 #[cfg(test)]
@@ -255,6 +309,7 @@ impl RoomConfig {
             queue_secs: 3600,
             dynamic_throttle: false,
             probe_url: None,
+            max_line: DEFAULT_MAX_LINE,
         }
     }
 }
@@ -444,6 +499,9 @@ mod tests {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         }
     }
 
@@ -458,6 +516,9 @@ mod tests {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         }
         .room_config()
     }
@@ -511,6 +572,9 @@ mod tests {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         }
         .room_config();
         let t = crate::Token::from_random([0; 16]);

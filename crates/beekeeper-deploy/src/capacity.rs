@@ -269,9 +269,65 @@ pub fn per_visitor(wait_secs: u64, rate_per_min: u32, d: &Design) -> Bill {
     }
 }
 
+/// A deployed room's `max_line` when the profile sets none: the core's
+/// default, or fewer where the model says the default quotas keep fewer
+/// waiting visitors polling at `rate` a minute (at high rates more of the
+/// line is near its turn and polls often).
+pub fn default_max_line(rate: u32) -> u64 {
+    beekeeper_core::profile::DEFAULT_MAX_LINE.min(max_waiting(
+        &Quotas::default(),
+        &Design::BEEKEEPER,
+        rate,
+        0.0,
+    ))
+}
+
+/// Minutes in the month [`idle_month`] bills: 30 days.
+pub const MONTH_MINUTES: f64 = 30.0 * 24.0 * 60.0;
+
+/// The bill of a month of a room that is on with nobody in line: each
+/// minute the trigger runs (a config read, a ledger read, a queue-depth
+/// read, the minute's claim) and starts the minute's first consumer, which
+/// claims its order, reads the config every 5 s and long-polls the empty
+/// queue a second at a time for its whole window, so that a crowd arriving
+/// mid-minute is admitted within seconds. `off` runs no consumer.
+pub fn idle_month(d: &Design) -> Bill {
+    let m = MONTH_MINUTES;
+    Bill {
+        api_requests: 0.0,
+        lambda_invocations: 2.0 * m,
+        lambda_gb_secs: d.consumer_secs * d.consumer_memory_mb / 1024.0 * m,
+        ddb_reads: (2.0 + d.consumer_secs / 5.0) * m,
+        ddb_writes: 2.0 * m,
+        sqs_requests: (1.0 + d.consumer_secs) * m,
+        s3_gets: 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_line_is_one_the_room_keeps_polling_at_any_rate() {
+        use beekeeper_core::names::{RATE_MAX, RATE_MIN};
+        use beekeeper_core::profile::DEFAULT_MAX_LINE;
+        for rate in [RATE_MIN, 600, 5_000, 20_000, RATE_MAX] {
+            let held = max_waiting(&Quotas::default(), &Design::BEEKEEPER, rate, 0.0);
+            assert!(default_max_line(rate) <= held, "{held} at {rate}/min");
+        }
+        assert_eq!(default_max_line(600), DEFAULT_MAX_LINE);
+        assert!(default_max_line(RATE_MAX) < DEFAULT_MAX_LINE / 2);
+    }
+
+    #[test]
+    fn an_idle_room_costs_one_consumer_a_minute() {
+        let bill = idle_month(&Design::BEEKEEPER);
+        // 59 s at 128 MB each minute of 30 days.
+        assert!((bill.lambda_gb_secs - 318_600.0).abs() < 1.0, "{bill:?}");
+        let dollars = bill.dollars(&Prices::US_EAST_1);
+        assert!((5.0..8.0).contains(&dollars), "{dollars}");
+    }
 
     #[test]
     fn polls_follow_the_schedule() {

@@ -7,6 +7,7 @@
 mod admission;
 mod assets;
 pub mod keys;
+pub mod limit;
 mod lock;
 mod server;
 pub mod store;
@@ -63,6 +64,11 @@ pub struct ServeConfig {
     pub minute: Duration,
     /// The profile's `secure_cookie` ([`beekeeper_core::entry::secure_cookie`]).
     pub secure_cookie: Option<bool>,
+    /// Places a minute one client address may take (0: no limit).
+    pub arrivals_per_client: u32,
+    /// Proxies whose `X-Forwarded-For` names the client
+    /// ([`beekeeper_core::gate::client_address`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The room's clock in epoch milliseconds.

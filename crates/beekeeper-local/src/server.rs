@@ -29,7 +29,14 @@ struct App {
     secure: bool,
     /// The room page with the room name filled in (cheap to clone).
     index: axum::body::Bytes,
+    /// `arrivals_per_client`.
+    limiter: crate::limit::Limiter,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+/// The address a connection comes from, put on each of its requests.
+#[derive(Debug, Clone, Copy)]
+struct Peer(std::net::IpAddr);
 
 type Shared = State<Arc<App>>;
 
@@ -148,7 +155,14 @@ impl Serving {
             let Some(slot) = ClientSlot::take(&per_client, peer.ip()) else {
                 continue;
             };
-            let service = hyper_util::service::TowerToHyperService::new(self.router.clone());
+            let service = hyper_util::service::TowerToHyperService::new(
+                tower::ServiceBuilder::new()
+                    .map_request(move |mut r: axum::http::Request<hyper::body::Incoming>| {
+                        r.extensions_mut().insert(Peer(peer.ip()));
+                        r
+                    })
+                    .service(self.router.clone()),
+            );
             let conn = graceful
                 .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
             tokio::spawn(async move {
@@ -280,6 +294,8 @@ pub(crate) fn start(
         keys,
         demo: cfg.demo,
         secure: entry::secure_cookie(cfg.secure_cookie, addr.ip().is_loopback()),
+        limiter: crate::limit::Limiter::new(cfg.arrivals_per_client, LIMIT_MINUTE_MS),
+        trusted_proxies: cfg.trusted_proxies.clone(),
     });
     let router = Router::new()
         .route("/", get(|| async { redirect("beekeeper") }))
@@ -385,22 +401,28 @@ fn cookie_token(headers: &HeaderMap) -> Option<Token> {
         .find_map(Token::from_cookie_header)
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"))
-}
+/// The per-client limit counts real minutes, whatever the room's minute
+/// is set to in tests.
+const LIMIT_MINUTE_MS: u64 = 60_000;
 
 /// Turns the core's transport-neutral reply into an HTTP response.
 fn send(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = match reply.json {
-        Some(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        None if reply.status == 503 => {
-            (status, "the waiting room is busy, retry in a few seconds\n").into_response()
+    let mut r = match (reply.json, reply.html, reply.text) {
+        (Some(body), _, _) => {
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        None => status.into_response(),
+        (None, Some(page), _) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                beekeeper_core::page::INDEX_CONTENT_TYPE,
+            )],
+            page,
+        )
+            .into_response(),
+        (None, None, Some(text)) => (status, text).into_response(),
+        (None, None, None) => status.into_response(),
     };
     let h = r.headers_mut();
     let mut set = |name, value: Option<String>| {
@@ -427,12 +449,14 @@ fn unavailable() -> Response {
 }
 
 /// `GET /beekeeper`: the producer.
-async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
+async fn entry(
+    State(app): Shared,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
     let cfg = app.config.borrow().clone();
-    let req = entry::Request {
-        json: wants_json(&headers),
-        secure: app.secure,
-    };
+    let header = |name: &'static str| headers.get(name).and_then(|v| v.to_str().ok());
+    let req = entry::Request::from_headers(header, app.secure);
     let cookie = cookie_token(&headers);
     let standing = match cookie.map(|t| app.store.standing(&t)).transpose() {
         Ok(Some(Standing::Queued(seq))) => entry::Standing::Queued(Some(app.store.position(seq))),
@@ -444,12 +468,30 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
         }
     };
     let keys = app.keys.borrow().clone();
-    let release = match entry::decide(&cfg, cookie, standing, now_ms() / 1000, req) {
+    let line = app.store.line_len();
+    let release = match entry::decide(&cfg, cookie, standing, line, now_ms() / 1000, req) {
         Step::Reply(reply) => return send(reply),
         Step::Admitted(token, a) => return send(entry::admitted(&cfg, keys.as_ref(), &token, &a)),
         Step::Enqueue => None,
         Step::Release(token) => Some(token),
     };
+    // A new place (or a fresh token while off) counts against the client.
+    if !matches!(release, Some(Some(_))) {
+        // Every `X-Forwarded-For` line, in order: one list, read from the right.
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client =
+            beekeeper_core::gate::client_address(peer, Some(&forwarded), &app.trusted_proxies);
+        match app.limiter.take(client, now_ms()) {
+            crate::limit::Verdict::Take => {}
+            crate::limit::Verdict::Limited(secs) => return send(Reply::too_many(req, secs)),
+            crate::limit::Verdict::Busy => return unavailable(),
+        }
+    }
     let token = match release.flatten() {
         Some(t) => t,
         None => {
@@ -481,8 +523,9 @@ async fn entry(State(app): Shared, headers: HeaderMap) -> Response {
             }
         };
     }
-    match app.store.enqueue(token, now).await {
-        Ok(seq) => send(entry::arrived(&cfg, &token, app.store.position(seq), req)),
+    match app.store.enqueue(token, now, cfg.max_line).await {
+        Ok(Some(seq)) => send(entry::arrived(&cfg, &token, app.store.position(seq), req)),
+        Ok(None) => send(Reply::full(req)),
         Err(e) => {
             tracing::warn!("enqueue failed: {e}");
             unavailable()

@@ -14,6 +14,7 @@ pub fn room_config(rate: u32) -> RoomConfig {
         queue_secs: 43200,
         dynamic_throttle: false,
         probe_url: None,
+        max_line: beekeeper_core::profile::DEFAULT_MAX_LINE,
     }
 }
 
@@ -29,6 +30,9 @@ pub fn profile(dynamic_throttle: bool) -> Profile {
         queue_hours: 12,
         probe_url: None,
         secure_cookie: None,
+        arrivals_per_client: None,
+        trusted_proxies: Vec::new(),
+        max_line: None,
     }
 }
 

@@ -249,6 +249,8 @@ pub struct Answer {
     pub status: u16,
     pub location: Option<String>,
     pub set_cookie: Option<String>,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
     pub body: String,
 }
 
@@ -273,7 +275,16 @@ impl Visitor {
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
+        self.get_with(path, &[]).await
+    }
+
+    /// As [`Visitor::get`], with these headers too (a browser's
+    /// `Sec-Fetch-*`, a proxy's `X-Forwarded-For`).
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Answer {
         let mut req = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(c) = &self.cookie {
             req = req.header("cookie", format!("bk_token={c}"));
         }
@@ -284,6 +295,7 @@ impl Visitor {
                 .map(|v| v.to_str().unwrap().to_string())
         };
         let (location, set_cookie) = (header("location"), header("set-cookie"));
+        let (retry_after, content_type) = (header("retry-after"), header("content-type"));
         if let Some(sc) = &set_cookie {
             let value = sc
                 .split(';')
@@ -296,6 +308,8 @@ impl Visitor {
             status: resp.status().as_u16(),
             location,
             set_cookie,
+            retry_after,
+            content_type,
             body: resp.text().await.unwrap(),
         }
     }

@@ -111,6 +111,12 @@ pub struct InitArgs {
     /// Keep the admit rate fixed
     #[arg(long)]
     pub no_dynamic_throttle: bool,
+    /// Places a minute one client address may take; 0 for no limit [default: 60]
+    #[arg(long, value_name = "N")]
+    pub arrivals_per_client: Option<u32>,
+    /// The most visitors in line; beyond, arrivals are told the room is full [default: 1000000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_line: Option<u64>,
     /// Take the default for every question not given as a flag, and overwrite an existing profile
     #[arg(long, short = 'y')]
     pub yes: bool,

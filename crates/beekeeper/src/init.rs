@@ -162,6 +162,9 @@ pub fn run(files: &Files, args: InitArgs) -> Result<Created, CliError> {
         queue_hours: DEFAULT_QUEUE_HOURS,
         probe_url: None,
         secure_cookie: None,
+        arrivals_per_client: args.arrivals_per_client,
+        trusted_proxies: Vec::new(),
+        max_line: args.max_line,
     };
     file.profiles.insert(profile_name.clone(), profile.clone());
     files.save_profiles(&file)?;

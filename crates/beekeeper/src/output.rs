@@ -60,6 +60,10 @@ pub struct Settings {
     pub queue_hours: u32,
     pub probe_url: Option<String>,
     pub secure_cookie: Option<bool>,
+    /// As the room applies it: 0 is no limit.
+    pub arrivals_per_client: u32,
+    pub trusted_proxies: Vec<String>,
+    pub max_line: u64,
 }
 
 impl From<&Profile> for Settings {
@@ -74,6 +78,9 @@ impl From<&Profile> for Settings {
             queue_hours: p.queue_hours,
             probe_url: p.probe_url.clone(),
             secure_cookie: p.secure_cookie,
+            arrivals_per_client: p.arrivals_per_client(),
+            trusted_proxies: p.trusted_proxies.clone(),
+            max_line: p.room_config().max_line,
         }
     }
 }

@@ -25,6 +25,9 @@ fn demo_profile() -> Profile {
         queue_hours: 1,
         probe_url: None,
         secure_cookie: None,
+        arrivals_per_client: None,
+        trusted_proxies: Vec::new(),
+        max_line: None,
     }
 }
 
@@ -72,6 +75,11 @@ pub async fn run(files: &Files, args: ServeArgs, format: Format) -> Result<(), C
         demo: args.demo,
         minute: beekeeper_local::minute_from_env(),
         secure_cookie: profile.secure_cookie,
+        arrivals_per_client: profile.arrivals_per_client(),
+        // Checked when the profile was read (`Profile::validated`).
+        trusted_proxies: profile
+            .trusted_networks()
+            .map_err(|e| CliError::Internal(e.to_string()))?,
     })
     .await?;
     let base = format!("http://{}", serving.addr);

@@ -247,6 +247,9 @@ async fn deploy(
         queue_hours: 12,
         probe_url: None,
         secure_cookie: None,
+        arrivals_per_client: None,
+        trusted_proxies: Vec::new(),
+        max_line: None,
     };
     let plan = Plan::new(name, &profile, Some(moto::ACCOUNT));
     let pass_keys = plan.pass_keys.clone();

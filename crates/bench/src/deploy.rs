@@ -93,6 +93,9 @@ pub fn run(args: Args) -> Result<(), String> {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         };
         let (mut first, mut again, mut gone) = (Phase::new(), Phase::new(), Phase::new());
         for round in 0..args.rounds {

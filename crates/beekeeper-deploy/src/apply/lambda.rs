@@ -314,6 +314,9 @@ mod tests {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         };
         Plan::new("sale", &profile, Some("123456789012"))
     }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::capacity::{max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas};
+use crate::capacity::{
+    idle_month, max_arrivals_per_sec, max_waiting, per_visitor, Design, Prices, Quotas,
+};
 use beekeeper_aws::templates;
 use beekeeper_core::names::{self, env, memory_mb, resource_name, TAG_PROFILE};
 use beekeeper_core::{page, Profile, RoomConfig};
@@ -234,7 +236,10 @@ impl Plan {
         let function = |f: &str| n(f);
         let log_group = |f: &str| format!("/aws/lambda/{}", function(f));
         let role = |f: &str| n(&format!("{f}-role"));
-        let room = profile.room_config();
+        let mut room = profile.room_config();
+        if profile.max_line.is_none() {
+            room.max_line = crate::capacity::default_max_line(room.rate_limit);
+        }
 
         let logs = |f: &str| {
             json!({
@@ -756,6 +761,14 @@ impl Plan {
             bill.requests(),
             1000.0 * bill.dollars(&Prices::US_EAST_1)
         ));
+        line(format!(
+            "  the line holds at most {} visitors (max_line); beyond, arrivals are told the room is full",
+            self.room.max_line
+        ));
+        line(format!(
+            "  on with nobody in line: ${:.2} a month (the minute's first consumer keeps running, so a crowd is admitted within seconds); off: no consumer",
+            idle_month(&d).dollars(&Prices::US_EAST_1)
+        ));
         out
     }
 }
@@ -792,6 +805,9 @@ mod tests {
             queue_hours: 12,
             probe_url: None,
             secure_cookie: None,
+            arrivals_per_client: None,
+            trusted_proxies: Vec::new(),
+            max_line: None,
         }
     }
 

@@ -63,6 +63,13 @@ impl Line {
         })
     }
 
+    pub(super) fn len(&self) -> u64 {
+        self.seqs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len() as u64
+    }
+
     pub(super) fn seq(&self, token: &Token) -> Option<u64> {
         self.seqs
             .read()

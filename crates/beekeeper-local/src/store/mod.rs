@@ -64,11 +64,18 @@ pub enum StoreError {
     NoRoom(PathBuf),
     #[error("the room database writer stopped")]
     WriterGone,
+    #[error("the room database writer has {WRITER_QUEUE} requests waiting: shedding load")]
+    Busy,
     #[error("the arrivals could not be committed: {0}")]
     Commit(String),
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
 }
+
+/// Commands waiting for the writer at most: eight of its groups. Beyond,
+/// a visitor's request is answered `503` at once instead of queueing (each
+/// waiting request also holds a connection, which the server bounds too).
+pub const WRITER_QUEUE: usize = 8 * 1024;
 
 pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -95,7 +102,7 @@ pub struct Store {
 }
 
 struct Inner {
-    writer: Mutex<mpsc::Sender<Cmd>>,
+    writer: Mutex<mpsc::SyncSender<Cmd>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicU64,
     line: Arc<Line>,
@@ -139,7 +146,7 @@ impl Store {
         // (PASSIVE: it never blocks the writer) every second instead.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpoints = checkpointer(&path)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE);
         let writer_line = line.clone();
         std::thread::Builder::new()
             .name("beekeeper-store".into())
@@ -156,39 +163,65 @@ impl Store {
         })
     }
 
-    fn send<T>(
+    /// Hands a command to the writer. A visitor's request (`shed`) finds a
+    /// full queue busy at once ([`StoreError::Busy`]: a `503`, and memory
+    /// stays bounded whatever the flood); the room's own work (admitting,
+    /// sweeping) waits for room instead, so a flood never stops admission.
+    async fn ask<T>(
         &self,
+        shed: bool,
         make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd,
-    ) -> oneshot::Receiver<Result<T>> {
+    ) -> Result<T> {
         let (ack, rx) = oneshot::channel();
-        // The sender is only cloned under the lock: a poisoned lock still
-        // holds a working sender.
-        let sent = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(make(ack))
-            .is_ok();
-        if !sent {
-            tracing::error!("room database writer is gone");
+        let mut cmd = make(ack);
+        loop {
+            // The sender is only cloned under the lock: a poisoned lock
+            // still holds a working sender.
+            let sent = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .try_send(cmd);
+            match sent {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Full(_)) if shed => return Err(StoreError::Busy),
+                Err(mpsc::TrySendError::Full(back)) => {
+                    cmd = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    tracing::error!("room database writer is gone");
+                    return Err(StoreError::WriterGone);
+                }
+            }
         }
-        rx
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
-        self.send(make).await.map_err(|_| StoreError::WriterGone)?
+    /// Puts a new visitor in line unless it holds `max_line` already
+    /// (checked in the writer, so concurrent arrivals never overfill it);
+    /// returns the arrival's sequence number once it is on disk, or `None`
+    /// for a full line.
+    pub async fn enqueue(&self, token: Token, now_ms: u64, max_line: u64) -> Result<Option<u64>> {
+        self.ask(true, |ack| Cmd::Enqueue {
+            token,
+            now_ms,
+            max_line,
+            ack,
+        })
+        .await
     }
 
-    /// Puts a new visitor in line; returns once the arrival is on disk.
-    pub async fn enqueue(&self, token: Token, now_ms: u64) -> Result<u64> {
-        self.ask(|ack| Cmd::Enqueue { token, now_ms, ack }).await
+    /// How many are in line now.
+    pub fn line_len(&self) -> u64 {
+        self.inner.line.len()
     }
 
     /// Moves up to `max` visitors from the head of the line to the admitted
     /// table in one transaction; returns how many were admitted.
     pub async fn admit(&self, max: u32, now_ms: u64, expires_ms: u64) -> Result<u32> {
-        self.ask(|ack| Cmd::Admit {
+        self.ask(false, |ack| Cmd::Admit {
             max,
             now_ms,
             expires_ms,
@@ -201,7 +234,7 @@ impl Store {
     /// the line if it is in it; an earlier admission of the token is
     /// replaced.
     pub async fn release(&self, token: Token, now_ms: u64, expires_ms: u64) -> Result<()> {
-        self.ask(|ack| Cmd::Release {
+        self.ask(true, |ack| Cmd::Release {
             token,
             now_ms,
             expires_ms,
@@ -212,7 +245,7 @@ impl Store {
 
     /// Drops expired admissions and places in line whose cookie has expired.
     pub async fn sweep(&self, now_ms: u64, queue_ms: u64) -> Result<()> {
-        self.ask(|ack| Cmd::Sweep {
+        self.ask(false, |ack| Cmd::Sweep {
             now_ms,
             queue_ms,
             ack,
@@ -222,7 +255,8 @@ impl Store {
 
     /// Uses `token`'s admission once (`POST /client-check/{token}`).
     pub async fn redeem(&self, token: Token, now_ms: u64) -> Result<Redeemed> {
-        self.ask(|ack| Cmd::Redeem { token, now_ms, ack }).await
+        self.ask(true, |ack| Cmd::Redeem { token, now_ms, ack })
+            .await
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -303,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), &cfg())?;
         for i in 0..5 {
-            s.enqueue(tok(i), 1000).await?;
+            s.enqueue(tok(i), 1000, u64::MAX).await?;
         }
         assert_eq!(s.standing(&tok(3))?, Standing::Queued(4));
         assert_eq!(s.position(4), 4);
@@ -387,8 +421,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path(), &cfg())?;
-            s.enqueue(tok(1), 1).await?;
-            s.enqueue(tok(2), 1).await?;
+            s.enqueue(tok(1), 1, u64::MAX).await?;
+            s.enqueue(tok(2), 1, u64::MAX).await?;
             s.admit(1, 2, 100_000).await?;
         }
         // Off, and the throttle's cut (RoomConfig::resumed decides).
@@ -415,8 +449,31 @@ mod tests {
         assert_eq!(s.standing(&tok(2))?, Standing::Queued(2));
         // Sequence numbers never repeat, even after the line empties.
         s.admit(5, 3, 100_000).await?;
-        let seq = s.enqueue(tok(3), 4).await?;
+        let seq = s.enqueue(tok(3), 4, u64::MAX).await?.unwrap_or_default();
         assert_eq!((seq, s.position(seq)), (3, 1));
+        Ok(())
+    }
+
+    /// Arrivals racing for the last places of a line of 30 (one writer
+    /// group or several): exactly 30 get one, and an admission frees one.
+    #[tokio::test]
+    async fn a_full_line_takes_nobody_else_however_many_race() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), &cfg())?;
+        let arrivals = (0..100u8).map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.enqueue(tok(i), 1000, 30).await })
+        });
+        let mut placed = 0;
+        for a in arrivals {
+            if a.await.expect("an arrival task")?.is_some() {
+                placed += 1;
+            }
+        }
+        assert_eq!((placed, s.line_len()), (30, 30));
+        assert_eq!(s.admit(1, 2000, 100_000).await?, 1);
+        assert!(s.enqueue(tok(200), 3000, 30).await?.is_some());
+        assert!(s.enqueue(tok(201), 3000, 30).await?.is_none());
         Ok(())
     }
 }

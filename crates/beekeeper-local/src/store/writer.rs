@@ -21,7 +21,8 @@ pub(super) enum Cmd {
     Enqueue {
         token: Token,
         now_ms: u64,
-        ack: oneshot::Sender<Result<u64>>,
+        max_line: u64,
+        ack: oneshot::Sender<Result<Option<u64>>>,
     },
     Admit {
         max: u32,
@@ -91,16 +92,30 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>, line: &Line) {
     if arrivals.is_empty() {
         return;
     }
-    let result = (|| -> Result<Vec<u64>> {
+    // The line's length as the group started, and what the group adds:
+    // an arrival beyond its `max_line` gets no place.
+    let mut len = line.len();
+    let result = (|| -> Result<Vec<Option<u64>>> {
         let tx = conn.transaction()?;
         let mut seqs = Vec::with_capacity(arrivals.len());
         {
             let mut stmt =
                 tx.prepare_cached("INSERT INTO queue (token, enqueued_ms) VALUES (?1, ?2)")?;
             for cmd in &arrivals {
-                if let Cmd::Enqueue { token, now_ms, .. } = cmd {
+                if let Cmd::Enqueue {
+                    token,
+                    now_ms,
+                    max_line,
+                    ..
+                } = cmd
+                {
+                    if beekeeper_core::entry::line_is_full(*max_line, len) {
+                        seqs.push(None);
+                        continue;
+                    }
                     stmt.execute(params![token.as_str(), *now_ms as i64])?;
-                    seqs.push(tx.last_insert_rowid() as u64);
+                    seqs.push(Some(tx.last_insert_rowid() as u64));
+                    len += 1;
                 }
             }
         }
@@ -113,8 +128,8 @@ fn enqueue_group(conn: &mut Connection, arrivals: Vec<Cmd>, line: &Line) {
                 arrivals
                     .iter()
                     .zip(&seqs)
-                    .filter_map(|(cmd, &seq)| match cmd {
-                        Cmd::Enqueue { token, .. } => Some((*token, seq)),
+                    .filter_map(|(cmd, &seq)| match (cmd, seq) {
+                        (Cmd::Enqueue { token, .. }, Some(seq)) => Some((*token, seq)),
                         _ => None,
                     }),
             );
