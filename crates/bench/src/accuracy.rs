@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::serve::{beekeeper_binary, serve_room};
+use crate::serve::{beekeeper_binary, serve_room, NO_LIMIT};
 use crate::{data_plane, moto};
 
 /// The baseline's consumers, and the share of its ceiling a measured rate
@@ -207,7 +207,7 @@ fn queued(dir: &Path) -> Result<u64, String> {
 
 fn measure_serve(bin: &Path, rate: u32, args: &Args) -> Result<Figures, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (_served, base) = serve_room(bin, dir.path(), rate, Some(args.minute_ms))?;
+    let (_served, base) = serve_room(bin, dir.path(), rate, NO_LIMIT, Some(args.minute_ms))?;
     // More than `minutes` minutes of backlog, so the line never runs dry
     // inside the measured windows.
     let visitors = (rate as usize) * (args.minutes as usize + 1);
@@ -273,7 +273,7 @@ fn original_crowd(rate: u32, minute_ms: u64, batch_ms: u64) -> (usize, usize) {
 /// measured until the line is empty. Times in ms.
 fn measure_serve_crowd(bin: &Path, rate: u32, args: &Args) -> Result<(usize, usize, u64), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (_served, base) = serve_room(bin, dir.path(), rate, Some(args.minute_ms))?;
+    let (_served, base) = serve_room(bin, dir.path(), rate, NO_LIMIT, Some(args.minute_ms))?;
     std::thread::sleep(Duration::from_millis(crowd_offset(args.minute_ms)));
     let n = crowd_size(rate);
     let arrived = std::time::SystemTime::now()

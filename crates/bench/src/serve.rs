@@ -120,6 +120,9 @@ pub(crate) fn beekeeper_binary() -> Result<PathBuf, String> {
 
 pub(crate) struct Served(Child);
 
+/// Profile lines for a bench whose crowd comes from one machine.
+pub(crate) const NO_LIMIT: &str = "arrivals_per_client = 0\n";
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -127,18 +130,20 @@ impl Drop for Served {
     }
 }
 
-/// `beekeeper serve` of a profile admitting `rate` per minute, its data in
-/// `dir`; `minute_ms` shortens the room's minute (BEEKEEPER_MINUTE_MS).
+/// `beekeeper serve` of a profile admitting `rate` per minute with the
+/// profile lines `extra`, its data in `dir`; `minute_ms` shortens the
+/// room's minute (BEEKEEPER_MINUTE_MS).
 pub(crate) fn serve_room(
     bin: &Path,
     dir: &Path,
     rate: u32,
+    extra: &str,
     minute_ms: Option<u64>,
 ) -> Result<(Served, String), String> {
     let config = dir.join("profiles.toml");
     std::fs::write(
         &config,
-        format!("[profiles.bench]\nname = \"Bench\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = {rate}\ndynamic_throttle = false\n"),
+        format!("[profiles.bench]\nname = \"Bench\"\nregion = \"us-east-1\"\ndestination = \"https://shop.example/\"\nrate = {rate}\ndynamic_throttle = false\n{extra}"),
     )
     .map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
@@ -235,12 +240,22 @@ pub fn run(args: Args) -> Result<(), String> {
     let bin = beekeeper_binary()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let hello = hello_world()?;
-    let (_served, base) = serve_room(&bin, dir.path(), 100_000, None)?;
+    // wrk's crowd comes from one address: without a per-client limit here,
+    // and with one that counts every arrival but never refuses in `limited`.
+    let (_served, base) = serve_room(&bin, dir.path(), 100_000, NO_LIMIT, None)?;
+    let limited_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_limited, limited) = serve_room(
+        &bin,
+        limited_dir.path(),
+        100_000,
+        &format!("arrivals_per_client = {}\n", u32::MAX),
+        None,
+    )?;
     let cookie = admitted_cookie(&base)?;
     let token = cookie.rsplit('=').next().unwrap_or_default().to_string();
     // A slow room whose 30th arrival waits for minutes.
     let slow_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (_slow, slow) = serve_room(&bin, slow_dir.path(), 10, None)?;
+    let (_slow, slow) = serve_room(&bin, slow_dir.path(), 10, NO_LIMIT, None)?;
     let waiting = waiting_cookie(&slow, 30)?;
     let post = dir.path().join("post.lua");
     std::fs::write(&post, "wrk.method = \"POST\"\n").map_err(|e| e.to_string())?;
@@ -255,6 +270,10 @@ pub fn run(args: Args) -> Result<(), String> {
         (
             "GET /beekeeper (arrival: durable enqueue + 302)",
             wrk(&format!("{base}/beekeeper"), None, &args)?,
+        ),
+        (
+            "GET /beekeeper (arrival, counted by arrivals_per_client)",
+            wrk(&format!("{limited}/beekeeper"), None, &args)?,
         ),
         (
             "GET /polling (visitor in line)",
