@@ -158,7 +158,11 @@ impl Serving {
             let service = hyper_util::service::TowerToHyperService::new(
                 tower::ServiceBuilder::new()
                     .map_request(move |mut r: axum::http::Request<hyper::body::Incoming>| {
-                        r.extensions_mut().insert(Peer(peer.ip()));
+                        // Only the entry counts clients: other requests
+                        // skip the allocation an extension costs.
+                        if r.uri().path() == names::ROUTE_ENTRY {
+                            r.extensions_mut().insert(Peer(peer.ip()));
+                        }
                         r
                     })
                     .service(self.router.clone()),

@@ -319,7 +319,7 @@ fn crowd_rows(
     }
     if let Some((url, artifacts, rt)) = moto {
         // Real minutes: the crowd 5/12 into the first, which the trigger
-        // found idle; the next minute's trigger plans for it.
+        // found idle and ran the minute's first consumer for.
         let n = u64::from(rate) * 13 / 10 + 20;
         let arrivals = data_plane::Arrivals::Crowd {
             n,
