@@ -299,16 +299,16 @@ pub fn respond(reply: Reply) -> ApiGatewayProxyResponse {
         reply.retry_after.map(|s| s.to_string()),
     );
     set(http::header::CACHE_CONTROL, Some("no-store".into()));
-    let body = match (reply.json, reply.status) {
-        (Some(json), _) => {
-            set(http::header::CONTENT_TYPE, Some("application/json".into()));
-            Some(Body::Text(json))
-        }
-        (None, 503) => Some(Body::Text(
-            "the waiting room is busy, retry in a few seconds\n".into(),
-        )),
-        (None, _) => None,
+    let (content_type, body) = match (reply.json, reply.html, reply.text) {
+        (Some(json), _, _) => ("application/json", Some(json)),
+        (None, Some(page), _) => (beekeeper_core::page::INDEX_CONTENT_TYPE, Some(page)),
+        (None, None, Some(text)) => ("text/plain; charset=utf-8", Some(text)),
+        (None, None, None) => ("", None),
     };
+    if body.is_some() {
+        set(http::header::CONTENT_TYPE, Some(content_type.into()));
+    }
+    let body = body.map(Body::Text);
     if (300..400).contains(&reply.status) && !headers.contains_key(http::header::LOCATION) {
         // A redirect nowhere strands the visitor: never sent.
         tracing::error!("a redirect without a valid Location");
@@ -324,6 +324,32 @@ pub fn respond(reply: Reply) -> ApiGatewayProxyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_carry_their_page_or_text() {
+        let html = entry::Request {
+            json: false,
+            secure: true,
+            takes_place: true,
+        };
+        let full = respond(Reply::full(html));
+        let header = |r: &ApiGatewayProxyResponse, n: &str| {
+            r.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        assert_eq!(full.status_code, 503);
+        assert_eq!(header(&full, "retry-after").as_deref(), Some("60"));
+        assert!(header(&full, "content-type").is_some_and(|c| c.starts_with("text/html")));
+        assert!(
+            matches!(&full.body, Some(Body::Text(t)) if t.contains("The waiting room is full"))
+        );
+        let forbidden = respond(Reply::forbidden());
+        assert_eq!(forbidden.status_code, 403);
+        assert!(header(&forbidden, "content-type").is_some_and(|c| c.starts_with("text/plain")));
+        assert!(header(&forbidden, "set-cookie").is_none());
+    }
 
     #[test]
     fn a_redirect_is_never_sent_without_its_location() {

@@ -87,6 +87,41 @@ async fn queued_tokens(sdk: &aws_config::SdkConfig, env: &Env) -> Vec<String> {
         .collect()
 }
 
+/// DESIGN section 7 in the producer: an image request takes no place and
+/// sends nothing to the queue; a line of `max_line` takes nobody else.
+#[tokio::test]
+async fn producer_refuses_sub_resources_and_arrivals_beyond_a_full_line() {
+    let cfg = beekeeper_core::RoomConfig {
+        max_line: 2,
+        ..room_config(60)
+    };
+    let (_moto, sdk, env) = with_room(&cfg).await;
+    let producer = Producer::new(&sdk, env.clone());
+    let mut image = request(None, false);
+    for (name, value) in [
+        ("sec-fetch-dest", "image"),
+        ("sec-fetch-mode", "no-cors"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        image.headers.insert(name, value.parse().unwrap());
+    }
+    let r = producer.handle(&image).await;
+    assert_eq!((r.status_code, header(&r, "set-cookie")), (403, None));
+    assert_eq!(depth(&sdk, &env).await, 0);
+    for _ in 0..2 {
+        assert_eq!(
+            producer.handle(&request(None, false)).await.status_code,
+            302
+        );
+    }
+    let full = producer.handle(&request(None, false)).await;
+    assert_eq!(full.status_code, 503);
+    assert_eq!(header(&full, "retry-after"), Some("60"));
+    assert_eq!(header(&full, "set-cookie"), None);
+    assert!(matches!(&full.body, Some(Body::Text(t)) if t.contains("The waiting room is full")));
+    assert_eq!(depth(&sdk, &env).await, 2);
+}
+
 #[tokio::test]
 async fn producer_queues_a_new_visitor_once_and_sends_admitted_ones_through() {
     let (_moto, sdk, env) = with_room(&room_config(60)).await;
