@@ -34,7 +34,8 @@ struct App {
     trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// The address a connection comes from, put on each of its requests.
+/// The address a connection comes from, put on each of its requests to
+/// the entry (the one route that counts clients).
 #[derive(Debug, Clone, Copy)]
 struct Peer(std::net::IpAddr);
 
